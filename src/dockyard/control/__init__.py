@@ -1,0 +1,1 @@
+"""Dockyard control layer."""

@@ -1,0 +1,1 @@
+"""Dockyard store layer."""

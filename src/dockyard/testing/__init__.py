@@ -1,0 +1,1 @@
+"""Dockyard testing layer."""
