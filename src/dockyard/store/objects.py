@@ -30,7 +30,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dockyard.api.errors import AlreadyExistsError, ConflictError, GoneError, NotFoundError
+from dockyard.api.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    FieldCause,
+    GoneError,
+    InvalidError,
+    NotFoundError,
+)
 from dockyard.api.labels import LabelSelector
 from dockyard.store.schema import connect
 from dockyard.store.watch import EventType, StoreEvent, Watch, WatchFilter
@@ -143,8 +150,6 @@ class ObjectStore:
             if not meta.get("name"):
                 prefix = meta.get("generateName")
                 if not prefix:
-                    from dockyard.api.errors import InvalidError, FieldCause
-
                     raise InvalidError(
                         "name or generateName is required",
                         causes=[FieldCause("metadata.name", "name or generateName is required", "FieldValueRequired")],
@@ -175,7 +180,9 @@ class ObjectStore:
             self._publish([StoreEvent("ADDED", kind_key, namespace, name, rv, obj)])
             return obj
 
-    def update(self, kind_key: str, obj: dict[str, Any]) -> dict[str, Any]:
+    def update(
+        self, kind_key: str, obj: dict[str, Any], *, _mark_deleted: bool = False
+    ) -> dict[str, Any]:
         """Replace an object. Immutable metadata (uid, creationTimestamp, name) is kept from
         the stored copy; ``generation`` increases when ``spec`` changes."""
         obj = copy.deepcopy(obj)
@@ -194,7 +201,10 @@ class ObjectStore:
                     kind=_kind_of(kind_key),
                     name=name,
                 )
-            for key in ("uid", "creationTimestamp", "deletionTimestamp"):
+            immutable = ("uid", "creationTimestamp") if _mark_deleted else (
+                "uid", "creationTimestamp", "deletionTimestamp"
+            )
+            for key in immutable:
                 if key in cur_meta:
                     meta[key] = cur_meta[key]
                 else:
@@ -261,7 +271,7 @@ class ObjectStore:
             if meta.get("finalizers"):
                 if not meta.get("deletionTimestamp"):
                     meta["deletionTimestamp"] = format_time(self._clock())
-                    return self.update(kind_key, current)
+                    return self.update(kind_key, current, _mark_deleted=True)
                 return current
             return self._delete_locked(kind_key, namespace, name, current)
 
@@ -269,7 +279,7 @@ class ObjectStore:
         self, kind_key: str, namespace: str, name: str, final: dict[str, Any]
     ) -> dict[str, Any]:
         events: list[StoreEvent] = []
-        with self._transaction(count=None) as _:
+        with self._transaction(count=None):
             self._delete_one(kind_key, namespace, name, final, events)
         self._publish(events)
         return events[0].object if events else final
@@ -301,6 +311,22 @@ class ObjectStore:
         self._conn.execute("DELETE FROM owners WHERE owner_uid=?", (uid,))
         for child_kind, child_ns, child_name, child_data in children:
             self._delete_one(child_kind, child_ns, child_name, json.loads(child_data), events)
+
+    def delete_namespace_contents(self, namespace: str) -> int:
+        """Delete every object in ``namespace`` (used when the Namespace is deleted)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT kind_key, name, data FROM objects WHERE namespace=?", (namespace,)
+            ).fetchall()
+            if not rows:
+                return 0
+            events: list[StoreEvent] = []
+            with self._transaction(count=None):
+                for kind_key, name, data in rows:
+                    if self._exists(kind_key, namespace, name):
+                        self._delete_one(kind_key, namespace, name, json.loads(data), events)
+            self._publish(events)
+            return len(events)
 
     # -- watches ---------------------------------------------------------------------
     def watch(
