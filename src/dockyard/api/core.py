@@ -21,9 +21,7 @@ RESOURCE_CPU = "cpu"
 RESOURCE_MEMORY = "memory"
 RESOURCE_GPU = "nvidia.com/gpu"
 RESOURCE_EPHEMERAL_STORAGE = "ephemeral-storage"
-STANDARD_RESOURCES = frozenset(
-    {RESOURCE_CPU, RESOURCE_MEMORY, RESOURCE_EPHEMERAL_STORAGE, "pods"}
-)
+STANDARD_RESOURCES = frozenset({RESOURCE_CPU, RESOURCE_MEMORY, RESOURCE_EPHEMERAL_STORAGE, "pods"})
 
 # Harmless on a Dockyard node: pulls don't happen, ports are not mapped, every Pod runs as
 # an unprivileged user regardless of securityContext.
@@ -199,7 +197,9 @@ class Volume(ApiModel):
     def _one_source(cls, data: Any) -> Any:
         if isinstance(data, dict):
             sources = [k for k in data if k != "name"]
-            unsupported = [k for k in sources if k not in ("emptyDir", "empty_dir", "hostPath", "host_path")]
+            unsupported = [
+                k for k in sources if k not in ("emptyDir", "empty_dir", "hostPath", "host_path")
+            ]
             if unsupported:
                 raise ValueError(
                     f"volume source {unsupported[0]!r} is not supported (use emptyDir or hostPath)"

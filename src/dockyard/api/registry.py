@@ -105,7 +105,11 @@ class KindRegistry:
         if info is None:
             raise NotFoundError(
                 f"no kind {kind!r} is registered for apiVersion {api_version!r}",
-                causes=[FieldCause("kind", f"unknown kind {api_version}/{kind}", "FieldValueNotSupported")],
+                causes=[
+                    FieldCause(
+                        "kind", f"unknown kind {api_version}/{kind}", "FieldValueNotSupported"
+                    )
+                ],
             )
         return info
 
@@ -119,7 +123,9 @@ class KindRegistry:
         info = self._by_plural.get((group, version, plural))
         if info is None:
             prefix = f"{group}/{version}" if group else version
-            raise NotFoundError(f"the server could not find the requested resource {prefix}/{plural}")
+            raise NotFoundError(
+                f"the server could not find the requested resource {prefix}/{plural}"
+            )
         return info
 
 
@@ -142,7 +148,9 @@ def validation_error_to_invalid(
     """Translate pydantic errors into an :class:`InvalidError` whose causes name fields."""
     causes = []
     for error in exc.errors():
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = tuple(
+            p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+        )
         message = error["msg"].removeprefix("Value error, ")
         reason = {
             "missing": "FieldValueRequired",
@@ -160,7 +168,9 @@ def validate_object(info: KindInfo, obj: dict[str, Any]) -> Resource:
     try:
         return info.model.model_validate(obj)
     except ValidationError as exc:
-        name = obj.get("metadata", {}).get("name") if isinstance(obj.get("metadata"), dict) else None
+        name = (
+            obj.get("metadata", {}).get("name") if isinstance(obj.get("metadata"), dict) else None
+        )
         raise validation_error_to_invalid(exc, info.kind, name) from None
 
 

@@ -134,11 +134,15 @@ class Manager:
         for controller in self.controllers:
             for source in controller.sources():
                 self._tasks.append(
-                    asyncio.create_task(self._pump(controller, source), name=f"watch:{controller.name}")
+                    asyncio.create_task(
+                        self._pump(controller, source), name=f"watch:{controller.name}"
+                    )
                 )
             for index in range(controller.workers):
                 self._tasks.append(
-                    asyncio.create_task(self._work(controller), name=f"worker:{controller.name}:{index}")
+                    asyncio.create_task(
+                        self._work(controller), name=f"worker:{controller.name}:{index}"
+                    )
                 )
 
     async def stop(self) -> None:
@@ -178,7 +182,9 @@ class Manager:
             except Exception:
                 self.error_count += 1
                 delay = queue.add_rate_limited(key)
-                log.exception("reconcile of %s by %s failed; retrying in %.3fs", key, controller.name, delay)
+                log.exception(
+                    "reconcile of %s by %s failed; retrying in %.3fs", key, controller.name, delay
+                )
             else:
                 self.reconcile_count += 1
                 queue.forget(key)
@@ -192,5 +198,7 @@ def key_of(obj: dict[str, object]) -> ObjectKey:
     meta = obj["metadata"]
     assert isinstance(meta, dict)
     return ObjectKey(
-        f"{obj['apiVersion']}/{obj['kind']}", str(meta.get("namespace") or CLUSTER_SCOPE), str(meta["name"])
+        f"{obj['apiVersion']}/{obj['kind']}",
+        str(meta.get("namespace") or CLUSTER_SCOPE),
+        str(meta["name"]),
     )

@@ -120,7 +120,10 @@ class NodeAgent:
 
     def _mark_shutdown(self, key: ObjectKey) -> None:
         def change(pod: dict[str, Any]) -> None:
-            if pod["spec"].get("restartPolicy", "Always") == "Never" and pod["status"].get("phase") not in TERMINAL:
+            if (
+                pod["spec"].get("restartPolicy", "Always") == "Never"
+                and pod["status"].get("phase") not in TERMINAL
+            ):
                 pod["status"]["phase"] = "Failed"
                 pod["status"]["reason"] = "NodeShutdown"
                 pod["status"]["message"] = "the Dockyard control plane stopped and stopped this Pod"
@@ -176,7 +179,9 @@ class NodeAgent:
                 return self._handle_lost(key, pod, state_dir)
         return self._start(key, pod)
 
-    def _handle_lost(self, key: ObjectKey, pod: dict[str, Any], state_dir: Path) -> PodSandbox | None:
+    def _handle_lost(
+        self, key: ObjectKey, pod: dict[str, Any], state_dir: Path
+    ) -> PodSandbox | None:
         """The sandbox is gone: it finished while we were down, or it was killed."""
         shell = _FinishedSandbox(state_dir)
         final = shell.status()
@@ -184,7 +189,9 @@ class NodeAgent:
             self._write_final(key, pod, final)
             return None
         if pod["spec"].get("restartPolicy", "Always") == "Never":
-            self._fail(key, "SandboxLost", "the Pod's sandbox exited while the control plane was down")
+            self._fail(
+                key, "SandboxLost", "the Pod's sandbox exited while the control plane was down"
+            )
             return None
         log.info("restarting lost sandbox of pod %s per its restartPolicy", key)
         return self._start(key, pod)
@@ -236,14 +243,18 @@ class NodeAgent:
         self._readers[fd] = key
         loop.add_reader(fd, exited)
 
-    def _sync_status(self, key: ObjectKey, pod: dict[str, Any], sandbox: PodSandbox) -> Result | None:
+    def _sync_status(
+        self, key: ObjectKey, pod: dict[str, Any], sandbox: PodSandbox
+    ) -> Result | None:
         deadline = pod["spec"].get("activeDeadlineSeconds")
         start = (pod.get("status") or {}).get("startTime")
         if deadline and start and self._elapsed_since(start) > float(deadline):
             sandbox.kill(self._grace)
             sandbox.cleanup()
             self._sandboxes.pop(key, None)
-            self._fail(key, "DeadlineExceeded", f"Pod was active on the node longer than {deadline}s")
+            self._fail(
+                key, "DeadlineExceeded", f"Pod was active on the node longer than {deadline}s"
+            )
             return None
         sandbox_status = sandbox.status()
         if not sandbox_status.finished and not sandbox.alive():
@@ -255,7 +266,10 @@ class NodeAgent:
             return None
 
         def change(obj: dict[str, Any]) -> None:
-            if obj["metadata"]["uid"] != pod["metadata"]["uid"] or obj["status"].get("phase") in TERMINAL:
+            if (
+                obj["metadata"]["uid"] != pod["metadata"]["uid"]
+                or obj["status"].get("phase") in TERMINAL
+            ):
                 return
             apply_sandbox_status(obj, sandbox_status)
 
@@ -275,7 +289,9 @@ class NodeAgent:
                 return
             if not sandbox_status.finished:
                 sandbox_status.finished = True
-                sandbox_status.message = sandbox_status.message or "the Pod's sandbox exited unexpectedly"
+                sandbox_status.message = (
+                    sandbox_status.message or "the Pod's sandbox exited unexpectedly"
+                )
             apply_sandbox_status(obj, sandbox_status)
             status = obj["status"]
             status["finishTime"] = now
@@ -330,7 +346,9 @@ class NodeAgent:
     async def _heartbeat_loop(self) -> None:
         while True:
             await self.clock.sleep(self._heartbeat)
-            self._set_nodes_ready("True", "NodeAgentReady", "Dockyard node agent is posting ready status")
+            self._set_nodes_ready(
+                "True", "NodeAgentReady", "Dockyard node agent is posting ready status"
+            )
 
     def _set_nodes_ready(self, status: str, reason: str, message: str) -> None:
         now = self._now()

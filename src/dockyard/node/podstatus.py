@@ -57,7 +57,9 @@ def phase_of(status: SandboxStatus) -> str:
 def apply_sandbox_status(pod: dict[str, Any], status: SandboxStatus) -> None:
     """Write container statuses and the phase into ``pod['status']`` (in place)."""
     spec = pod["spec"]
-    images = {c["name"]: c["image"] for c in [*(spec.get("initContainers") or []), *spec["containers"]]}
+    images = {
+        c["name"]: c["image"] for c in [*(spec.get("initContainers") or []), *spec["containers"]]
+    }
     pod_status = pod.setdefault("status", {})
     if status.init_containers:
         pod_status["initContainerStatuses"] = [
@@ -76,7 +78,11 @@ def apply_sandbox_status(pod: dict[str, Any], status: SandboxStatus) -> None:
 
 
 def summarize_exit(status: SandboxStatus) -> str | None:
-    failed = [c for c in [*status.init_containers, *status.containers] if c.state == "terminated" and c.exit_code]
+    failed = [
+        c
+        for c in [*status.init_containers, *status.containers]
+        if c.state == "terminated" and c.exit_code
+    ]
     if not failed:
         return None
     return ", ".join(f"container {c.name} exited with {c.exit_code}" for c in failed)

@@ -111,7 +111,9 @@ def local_node_name() -> str:
     return name[:63] or "localhost"
 
 
-def node_configs(virtual_nodes: int = 0, virtual_gpus: int = 0, name: str | None = None) -> list[NodeConfig]:
+def node_configs(
+    virtual_nodes: int = 0, virtual_gpus: int = 0, name: str | None = None
+) -> list[NodeConfig]:
     """The local Node plus ``virtual_nodes`` emulated ones with ``virtual_gpus`` GPUs each."""
     host = host_capacity()
     local_name = name or local_node_name()
@@ -119,9 +121,7 @@ def node_configs(virtual_nodes: int = 0, virtual_gpus: int = 0, name: str | None
         name=local_name,
         cpu_millis=host.cpu_millis,
         memory_bytes=host.memory_bytes,
-        gpus=tuple(
-            GpuSlot(g.index, g.model, g.memory_mib, g.uuid) for g in host.gpus
-        ),
+        gpus=tuple(GpuSlot(g.index, g.model, g.memory_mib, g.uuid) for g in host.gpus),
     )
     virtual = [
         NodeConfig(

@@ -33,7 +33,10 @@ def _field_value(pod: dict[str, Any], path: str) -> str:
         return str(meta["uid"])
     if path == "spec.nodeName":
         return str(pod["spec"].get("nodeName", ""))
-    for prefix, source in (("metadata.labels['", "labels"), ("metadata.annotations['", "annotations")):
+    for prefix, source in (
+        ("metadata.labels['", "labels"),
+        ("metadata.annotations['", "annotations"),
+    ):
         if path.startswith(prefix):
             return str((meta.get(source) or {}).get(path[len(prefix) : -2], ""))
     return ""

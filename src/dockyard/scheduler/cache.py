@@ -67,7 +67,11 @@ class ClusterCache:
         info = node_info_from(node)
         old = self.nodes.get(info.name)
         if old is not None:
-            info.requested, info.used_gpus, info.pod_count = old.requested, old.used_gpus, old.pod_count
+            info.requested, info.used_gpus, info.pod_count = (
+                old.requested,
+                old.used_gpus,
+                old.pod_count,
+            )
         self.nodes[info.name] = info
 
     def remove_node(self, name: str) -> None:

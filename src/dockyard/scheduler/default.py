@@ -10,6 +10,7 @@ are retried when capacity frees up or a node changes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -90,11 +91,17 @@ def decide(pod: dict[str, Any], nodes: dict[str, NodeInfo]) -> Binding | Unsched
             reasons[reason] += 1
             continue
         candidate = (_score(node, requests), node.name)
-        if best is None or candidate[0] > best[0] or (candidate[0] == best[0] and candidate[1] < best[1]):
+        if (
+            best is None
+            or candidate[0] > best[0]
+            or (candidate[0] == best[0] and candidate[1] < best[1])
+        ):
             best = candidate
     if best is None:
         summary = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
-        return Unschedulable(f"0/{len(nodes)} nodes are available: {summary or 'no nodes registered'}.")
+        return Unschedulable(
+            f"0/{len(nodes)} nodes are available: {summary or 'no nodes registered'}."
+        )
     chosen = nodes[best[1]]
     wanted = requests.get(GPU, 0)
     free = sorted(set(chosen.gpu_ids) - chosen.used_gpus)
@@ -220,10 +227,8 @@ class DefaultScheduler:
             def mark(obj: dict[str, Any]) -> None:
                 set_condition(obj, "PodScheduled", "False", now, "Unschedulable", decision.message)
 
-            try:
+            with contextlib.suppress(ApiError):
                 self.store.mutate(POD, namespace, name, mark)
-            except ApiError:
-                pass
             return
 
         def bind(obj: dict[str, Any]) -> None:

@@ -44,7 +44,9 @@ def check_pod_images(info: KindInfo, pod: dict[str, Any], old: dict[str, Any] | 
             try:
                 resolve_image(container["image"])
             except UnknownImageError as exc:
-                causes.append(FieldCause(f"spec.{field}[{index}].image", str(exc), "FieldValueNotSupported"))
+                causes.append(
+                    FieldCause(f"spec.{field}[{index}].image", str(exc), "FieldValueNotSupported")
+                )
     if causes:
         raise InvalidError(
             f"Pod {pod['metadata'].get('name') or pod['metadata'].get('generateName', '')!r} is invalid",
@@ -62,7 +64,9 @@ def check_pod_update(info: KindInfo, pod: dict[str, Any], old: dict[str, Any] | 
     if pod.get("spec") != old.get("spec"):
         raise InvalidError(
             f"Pod {pod['metadata'].get('name')!r} is invalid",
-            causes=[FieldCause("spec", "Pod updates may not change the spec", "FieldValueForbidden")],
+            causes=[
+                FieldCause("spec", "Pod updates may not change the spec", "FieldValueForbidden")
+            ],
             kind="Pod",
             name=pod["metadata"].get("name"),
         )

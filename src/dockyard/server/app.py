@@ -115,7 +115,10 @@ def _auth_middleware(cp: ControlPlane, app: Any) -> Any:
                     {
                         "type": "http.response.start",
                         "status": 401,
-                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b"Bearer"),
+                        ],
                     }
                 )
                 await send({"type": "http.response.body", "body": body})

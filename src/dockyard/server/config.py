@@ -44,9 +44,7 @@ class ControlPlaneConfig:
 
     def validate(self) -> None:
         if self.no_auth and not is_loopback(self.host):
-            raise ValueError(
-                f"--no-auth is only allowed when bound to loopback, not {self.host!r}"
-            )
+            raise ValueError(f"--no-auth is only allowed when bound to loopback, not {self.host!r}")
         if self.virtual_nodes < 0 or self.virtual_gpus < 0:
             raise ValueError("--virtual-nodes and --virtual-gpus must not be negative")
         if self.virtual_gpus and not self.virtual_nodes:

@@ -60,8 +60,13 @@ class ControlPlane:
             with contextlib.suppress(AlreadyExistsError):
                 self.store.create(
                     "v1/Namespace",
-                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}, "spec": {},
-                     "status": {"phase": "Active"}},
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {"name": name},
+                        "spec": {},
+                        "status": {"phase": "Active"},
+                    },
                 )
 
     async def start(self) -> None:

@@ -71,8 +71,14 @@ class PodLogs:
             return Response(content=data, media_type="text/plain")
         return StreamingResponse(self._follow(pod, path, tail_lines), media_type="text/plain")
 
-    async def _follow(self, pod: dict[str, Any], path: Path, tail_lines: int | None) -> AsyncIterator[bytes]:
-        namespace, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]
+    async def _follow(
+        self, pod: dict[str, Any], path: Path, tail_lines: int | None
+    ) -> AsyncIterator[bytes]:
+        namespace, name, uid = (
+            pod["metadata"]["namespace"],
+            pod["metadata"]["name"],
+            pod["metadata"]["uid"],
+        )
         offset = 0
         if tail_lines is not None and path.exists():
             data = path.read_bytes()

@@ -21,7 +21,10 @@ class ControlPlaneMetrics:
     def __init__(self, cp: ControlPlane) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "dockyard_api_requests_total", "HTTP API requests", ["method", "code"], registry=self.registry
+            "dockyard_api_requests_total",
+            "HTTP API requests",
+            ["method", "code"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             "dockyard_api_request_duration_seconds",
@@ -32,12 +35,32 @@ class ControlPlaneMetrics:
         )
         gauges: list[tuple[str, str, Callable[[], float]]] = [
             ("dockyard_store_writes_total", "Committed store writes", lambda: cp.store.write_count),
-            ("dockyard_store_resource_version", "Latest resourceVersion", lambda: cp.store.resource_version),
+            (
+                "dockyard_store_resource_version",
+                "Latest resourceVersion",
+                lambda: cp.store.resource_version,
+            ),
             ("dockyard_store_watches", "Open watches", lambda: cp.store.watch_count),
-            ("dockyard_controller_reconciles_total", "Successful reconciles", lambda: cp.manager.reconcile_count),
-            ("dockyard_controller_errors_total", "Failed reconciles", lambda: cp.manager.error_count),
-            ("dockyard_scheduler_bindings_total", "Pods bound to nodes", lambda: cp.scheduler.scheduled_count),
-            ("dockyard_node_sandboxes_started_total", "Pod sandboxes started", lambda: cp.agent.started_count),
+            (
+                "dockyard_controller_reconciles_total",
+                "Successful reconciles",
+                lambda: cp.manager.reconcile_count,
+            ),
+            (
+                "dockyard_controller_errors_total",
+                "Failed reconciles",
+                lambda: cp.manager.error_count,
+            ),
+            (
+                "dockyard_scheduler_bindings_total",
+                "Pods bound to nodes",
+                lambda: cp.scheduler.scheduled_count,
+            ),
+            (
+                "dockyard_node_sandboxes_started_total",
+                "Pod sandboxes started",
+                lambda: cp.agent.started_count,
+            ),
         ]
         for name, help_text, read in gauges:
             Gauge(name, help_text, registry=self.registry).set_function(read)

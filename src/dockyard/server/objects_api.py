@@ -61,12 +61,11 @@ async def read_body(request: Request) -> dict[str, Any]:
         raise BadRequestError("request body is empty")
     content_type = request.headers.get("content-type", "application/json")
     try:
-        if "yaml" in content_type:
-            data = yaml.safe_load(raw)
-        else:
-            data = json.loads(raw)
+        data = yaml.safe_load(raw) if "yaml" in content_type else json.loads(raw)
     except (ValueError, yaml.YAMLError) as exc:
-        raise BadRequestError(f"request body is not valid {'YAML' if 'yaml' in content_type else 'JSON'}: {exc}") from None
+        raise BadRequestError(
+            f"request body is not valid {'YAML' if 'yaml' in content_type else 'JSON'}: {exc}"
+        ) from None
     if not isinstance(data, dict):
         raise BadRequestError("request body must be a JSON object")
     return data
@@ -97,9 +96,13 @@ class ObjectsApi:
     def _ensure_namespace(self, namespace: str) -> None:
         check_path_name(namespace, "namespace")
         if self.store.try_get("v1/Namespace", CLUSTER_SCOPE, namespace) is None:
-            raise NotFoundError(f'namespaces "{namespace}" not found', kind="Namespace", name=namespace)
+            raise NotFoundError(
+                f'namespaces "{namespace}" not found', kind="Namespace", name=namespace
+            )
 
-    def _prepare(self, info: KindInfo, obj: dict[str, Any], namespace: str | None) -> dict[str, Any]:
+    def _prepare(
+        self, info: KindInfo, obj: dict[str, Any], namespace: str | None
+    ) -> dict[str, Any]:
         obj.setdefault("apiVersion", info.api_version)
         obj.setdefault("kind", info.kind)
         if obj["apiVersion"] != info.api_version or obj["kind"] != info.kind:
@@ -109,7 +112,9 @@ class ObjectsApi:
             )
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
-            raise BadRequestError("metadata must be an object", causes=[FieldCause("metadata", "must be an object")])
+            raise BadRequestError(
+                "metadata must be an object", causes=[FieldCause("metadata", "must be an object")]
+            )
         if info.namespaced:
             body_ns = meta.get("namespace")
             if body_ns and namespace and body_ns != namespace:
@@ -138,7 +143,9 @@ class ObjectsApi:
         check_path_name(name)
         return json_response(self.store.get(info.key, namespace or CLUSTER_SCOPE, name))
 
-    async def list_or_watch(self, info: KindInfo, namespace: str | None, request: Request) -> Response:
+    async def list_or_watch(
+        self, info: KindInfo, namespace: str | None, request: Request
+    ) -> Response:
         params = request.query_params
         selector = parse_selector(params.get("labelSelector"))
         field_filters = _parse_field_selector(params.get("fieldSelector"))
@@ -153,14 +160,23 @@ class ObjectsApi:
             try:
                 size = int(limit)
             except ValueError:
-                raise BadRequestError("limit must be an integer", causes=[FieldCause("limit", "must be an integer")]) from None
+                raise BadRequestError(
+                    "limit must be an integer", causes=[FieldCause("limit", "must be an integer")]
+                ) from None
             page = items[offset : offset + size]
             if offset + size < len(items):
-                metadata["continue"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
+                metadata["continue"] = base64.urlsafe_b64encode(
+                    str(offset + size).encode()
+                ).decode()
                 metadata["remainingItemCount"] = len(items) - offset - size
             items = page
         return json_response(
-            {"apiVersion": info.api_version, "kind": f"{info.kind}List", "metadata": metadata, "items": items}
+            {
+                "apiVersion": info.api_version,
+                "kind": f"{info.kind}List",
+                "metadata": metadata,
+                "items": items,
+            }
         )
 
     def _watch(
@@ -179,11 +195,14 @@ class ObjectsApi:
                 since = int(str(raw_rv))
             except ValueError:
                 raise BadRequestError(
-                    "resourceVersion must be an integer", causes=[FieldCause("resourceVersion", "must be an integer")]
+                    "resourceVersion must be an integer",
+                    causes=[FieldCause("resourceVersion", "must be an integer")],
                 ) from None
         name = field_filters.pop("metadata.name", None)
         try:
-            watch = self.store.watch(info.key, namespace, since_rv=since, selector=selector, name=name)
+            watch = self.store.watch(
+                info.key, namespace, since_rv=since, selector=selector, name=name
+            )
         except GoneError as exc:
             # Kubernetes reports an expired watch as an ERROR event in a 200 stream.
             body = json.dumps({"type": "ERROR", "object": exc.to_status()}) + "\n"
@@ -205,7 +224,11 @@ class ObjectsApi:
                         if watch.closed:
                             return
                         continue
-                    if field_filters and event.type != "ERROR" and not _fields_match(event.object, field_filters):
+                    if (
+                        field_filters
+                        and event.type != "ERROR"
+                        and not _fields_match(event.object, field_filters)
+                    ):
                         continue
                     yield (json.dumps(event.to_wire(), separators=(",", ":")) + "\n").encode()
             finally:
@@ -213,7 +236,9 @@ class ObjectsApi:
 
         return StreamingResponse(stream(), media_type="application/json")
 
-    async def replace(self, info: KindInfo, namespace: str | None, name: str, request: Request) -> Response:
+    async def replace(
+        self, info: KindInfo, namespace: str | None, name: str, request: Request
+    ) -> Response:
         check_path_name(name)
         obj = self._prepare(info, await read_body(request), namespace)
         body_name = obj["metadata"].get("name")
@@ -240,10 +265,17 @@ class ObjectsApi:
         return self.store.update(info.key, admitted)
 
     async def patch(
-        self, info: KindInfo, namespace: str | None, name: str, request: Request, status_only: bool = False
+        self,
+        info: KindInfo,
+        namespace: str | None,
+        name: str,
+        request: Request,
+        status_only: bool = False,
     ) -> Response:
         check_path_name(name)
-        content_type = request.headers.get("content-type", "application/merge-patch+json").split(";")[0]
+        content_type = request.headers.get("content-type", "application/merge-patch+json").split(
+            ";"
+        )[0]
         if content_type not in MERGE_PATCH_TYPES:
             raise _UnsupportedMedia(
                 f"unsupported patch content type {content_type!r}; use application/merge-patch+json"
@@ -262,21 +294,28 @@ class ObjectsApi:
         patched["status"] = current.get("status", {})
         return json_response(self._update(info, patched, status_only=False))
 
-    async def replace_status(self, info: KindInfo, namespace: str | None, name: str, request: Request) -> Response:
+    async def replace_status(
+        self, info: KindInfo, namespace: str | None, name: str, request: Request
+    ) -> Response:
         check_path_name(name)
         obj = self._prepare(info, await read_body(request), namespace)
         obj["metadata"]["name"] = name
         return json_response(self._update(info, obj, status_only=True))
 
-    def delete(self, info: KindInfo, namespace: str | None, name: str, request: Request) -> Response:
+    def delete(
+        self, info: KindInfo, namespace: str | None, name: str, request: Request
+    ) -> Response:
         check_path_name(name)
         rv = request.query_params.get("resourceVersion")
         deleted = self.store.delete(info.key, namespace or CLUSTER_SCOPE, name, resource_version=rv)
         if info.key == "v1/Namespace":
             self.store.delete_namespace_contents(name)
-        status = 202 if deleted["metadata"].get("deletionTimestamp") and self.store.try_get(
-            info.key, namespace or CLUSTER_SCOPE, name
-        ) else 200
+        status = (
+            202
+            if deleted["metadata"].get("deletionTimestamp")
+            and self.store.try_get(info.key, namespace or CLUSTER_SCOPE, name)
+            else 200
+        )
         return json_response(deleted, status)
 
 
@@ -294,7 +333,9 @@ def _carry_system_fields(obj: dict[str, Any], current: dict[str, Any]) -> None:
         if node:
             spec["nodeName"] = node
     system = {
-        k: v for k, v in (current["metadata"].get("annotations") or {}).items() if k.startswith(SYSTEM_ANNOTATION_PREFIX)
+        k: v
+        for k, v in (current["metadata"].get("annotations") or {}).items()
+        if k.startswith(SYSTEM_ANNOTATION_PREFIX)
     }
     if system:
         annotations = obj["metadata"].setdefault("annotations", {}) or {}
@@ -309,7 +350,10 @@ def _decode_continue(token: str | None) -> int:
     try:
         return int(base64.urlsafe_b64decode(token.encode()).decode())
     except ValueError:
-        raise BadRequestError("invalid continue token", causes=[FieldCause("continue", "is not a token from this server")]) from None
+        raise BadRequestError(
+            "invalid continue token",
+            causes=[FieldCause("continue", "is not a token from this server")],
+        ) from None
 
 
 def _parse_field_selector(text: str | None) -> dict[str, str]:
@@ -319,7 +363,10 @@ def _parse_field_selector(text: str | None) -> dict[str, str]:
             continue
         key, sep, value = part.partition("=")
         if not sep:
-            raise BadRequestError("invalid field selector", causes=[FieldCause("fieldSelector", f"cannot parse {part!r}")])
+            raise BadRequestError(
+                "invalid field selector",
+                causes=[FieldCause("fieldSelector", f"cannot parse {part!r}")],
+            )
         filters[key.strip()] = value.lstrip("=").strip()
     return filters
 
@@ -344,28 +391,47 @@ def build_router(cp: ControlPlane) -> APIRouter:
 
     for prefix in ("/api/{version}", "/apis/{group}/{version}"):
 
-        @router.get(prefix + "/{plural}", tags=["objects"], summary="List or watch objects (all namespaces)")
+        @router.get(
+            prefix + "/{plural}", tags=["objects"], summary="List or watch objects (all namespaces)"
+        )
         async def list_all(request: Request) -> Response:
             return await api.list_or_watch(kind(request, False), None, request)
 
-        @router.post(prefix + "/{plural}", tags=["objects"], summary="Create a cluster-scoped object")
+        @router.post(
+            prefix + "/{plural}", tags=["objects"], summary="Create a cluster-scoped object"
+        )
         async def create_cluster(request: Request) -> Response:
             return await api.create(kind(request, False), None, request)
 
-        @router.get(prefix + "/namespaces/{namespace}/{plural}", tags=["objects"], summary="List or watch objects")
+        @router.get(
+            prefix + "/namespaces/{namespace}/{plural}",
+            tags=["objects"],
+            summary="List or watch objects",
+        )
         async def list_ns(request: Request, namespace: str) -> Response:
             check_path_name(namespace, "namespace")
             return await api.list_or_watch(kind(request, True), namespace, request)
 
-        @router.post(prefix + "/namespaces/{namespace}/{plural}", tags=["objects"], summary="Create an object")
+        @router.post(
+            prefix + "/namespaces/{namespace}/{plural}",
+            tags=["objects"],
+            summary="Create an object",
+        )
         async def create_ns(request: Request, namespace: str) -> Response:
             return await api.create(kind(request, True), namespace, request)
 
-        @router.get(prefix + "/namespaces/{namespace}/pods/{name}/log", tags=["objects"], summary="Read Pod logs")
+        @router.get(
+            prefix + "/namespaces/{namespace}/pods/{name}/log",
+            tags=["objects"],
+            summary="Read Pod logs",
+        )
         async def pod_log(request: Request, namespace: str, name: str) -> Response:
             return await cp.logs.read(namespace, name, request)
 
-        for scoped, path in ((True, prefix + "/namespaces/{namespace}/{plural}/{name}"), (False, prefix + "/{plural}/{name}")):
+        for scoped, path in (
+            (True, prefix + "/namespaces/{namespace}/{plural}/{name}"),
+            (False, prefix + "/{plural}/{name}"),
+        ):
             _item_routes(router, api, kind, path, scoped)
     return router
 

@@ -83,7 +83,9 @@ class BackgroundControlPlane:
         self.cp = ControlPlane(config)
         self._server = uvicorn.Server(_uvicorn_config(self.cp, config))
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._thread = threading.Thread(target=self._run, name="dockyard-control-plane", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="dockyard-control-plane", daemon=True
+        )
         self.error: BaseException | None = None
 
     def _run(self) -> None:

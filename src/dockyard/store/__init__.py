@@ -4,4 +4,12 @@ watches fed from an event log. It sits on the api layer and below everything els
 from dockyard.store.objects import CLUSTER_SCOPE, ObjectStore, format_time, utc_now
 from dockyard.store.watch import StoreEvent, Watch, WatchFilter
 
-__all__ = ["CLUSTER_SCOPE", "ObjectStore", "StoreEvent", "Watch", "WatchFilter", "format_time", "utc_now"]
+__all__ = [
+    "CLUSTER_SCOPE",
+    "ObjectStore",
+    "StoreEvent",
+    "Watch",
+    "WatchFilter",
+    "format_time",
+    "utc_now",
+]

@@ -19,6 +19,7 @@ The store is kind-agnostic: it stores dicts that upper layers already validated,
 
 from __future__ import annotations
 
+import builtins
 import copy
 import json
 import secrets
@@ -81,7 +82,9 @@ class ObjectStore:
         self._clock = clock
         self._retention = event_retention
         self._writes_since_trim = 0
-        row = self._conn.execute("SELECT COALESCE(MAX(rv), 0), COALESCE(MIN(rv), 1) FROM events").fetchone()
+        row = self._conn.execute(
+            "SELECT COALESCE(MAX(rv), 0), COALESCE(MIN(rv), 1) FROM events"
+        ).fetchone()
         self._rv: int = int(row[0])
         self._oldest_rv: int = int(row[1])
         self.write_count = 0
@@ -115,7 +118,7 @@ class ObjectStore:
         kind_key: str,
         namespace: str | None = None,
         selector: LabelSelector | None = None,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[builtins.list[dict[str, Any]], int]:
         """Objects of a kind (in one namespace, or all when None) and the list's rv."""
         with self._lock:
             if namespace is None:
@@ -136,7 +139,9 @@ class ObjectStore:
 
     def count(self, kind_key: str) -> int:
         with self._lock:
-            row = self._conn.execute("SELECT COUNT(*) FROM objects WHERE kind_key=?", (kind_key,)).fetchone()
+            row = self._conn.execute(
+                "SELECT COUNT(*) FROM objects WHERE kind_key=?", (kind_key,)
+            ).fetchone()
         return int(row[0])
 
     # -- writes ----------------------------------------------------------------------
@@ -152,7 +157,13 @@ class ObjectStore:
                 if not prefix:
                     raise InvalidError(
                         "name or generateName is required",
-                        causes=[FieldCause("metadata.name", "name or generateName is required", "FieldValueRequired")],
+                        causes=[
+                            FieldCause(
+                                "metadata.name",
+                                "name or generateName is required",
+                                "FieldValueRequired",
+                            )
+                        ],
                     )
                 for _ in range(16):
                     candidate = prefix + _random_suffix()
@@ -162,7 +173,9 @@ class ObjectStore:
             name = meta["name"]
             if self._exists(kind_key, namespace, name):
                 raise AlreadyExistsError(
-                    f'{_kind_of(kind_key)} "{name}" already exists', kind=_kind_of(kind_key), name=name
+                    f'{_kind_of(kind_key)} "{name}" already exists',
+                    kind=_kind_of(kind_key),
+                    name=name,
                 )
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = format_time(self._clock())
@@ -201,8 +214,10 @@ class ObjectStore:
                     kind=_kind_of(kind_key),
                     name=name,
                 )
-            immutable = ("uid", "creationTimestamp") if _mark_deleted else (
-                "uid", "creationTimestamp", "deletionTimestamp"
+            immutable = (
+                ("uid", "creationTimestamp")
+                if _mark_deleted
+                else ("uid", "creationTimestamp", "deletionTimestamp")
             )
             for key in immutable:
                 if key in cur_meta:
@@ -278,7 +293,7 @@ class ObjectStore:
     def _delete_locked(
         self, kind_key: str, namespace: str, name: str, final: dict[str, Any]
     ) -> dict[str, Any]:
-        events: list[StoreEvent] = []
+        events: builtins.list[StoreEvent] = []
         with self._transaction(count=None):
             self._delete_one(kind_key, namespace, name, final, events)
         self._publish(events)
@@ -290,7 +305,7 @@ class ObjectStore:
         namespace: str,
         name: str,
         final: dict[str, Any],
-        events: list[StoreEvent],
+        events: builtins.list[StoreEvent],
     ) -> None:
         uid = final["metadata"]["uid"]
         rv = self._next_rv()
@@ -320,7 +335,7 @@ class ObjectStore:
             ).fetchall()
             if not rows:
                 return 0
-            events: list[StoreEvent] = []
+            events: builtins.list[StoreEvent] = []
             with self._transaction(count=None):
                 for kind_key, name, data in rows:
                     if self._exists(kind_key, namespace, name):
@@ -380,11 +395,13 @@ class ObjectStore:
 
     def _replay(self, filter_: WatchFilter, since_rv: int) -> Iterable[StoreEvent]:
         sql = "SELECT rv, type, kind_key, namespace, name, data FROM events WHERE rv > ?"
-        params: list[Any] = [since_rv]
+        params: builtins.list[Any] = [since_rv]
         if filter_.kind_key is not None:
             sql += " AND kind_key=?"
             params.append(filter_.kind_key)
-        for rv, type_, kind_key, namespace, name, data in self._conn.execute(sql + " ORDER BY rv", params):
+        for rv, type_, kind_key, namespace, name, data in self._conn.execute(
+            sql + " ORDER BY rv", params
+        ):
             yield StoreEvent(type_, kind_key, namespace, name, rv, json.loads(data))
 
     def _forget_watch(self, watch: Watch) -> None:
@@ -409,7 +426,7 @@ class ObjectStore:
         ).fetchone()
         return row is not None
 
-    def _index_owners(self, child_uid: str, refs: list[dict[str, Any]] | None) -> None:
+    def _index_owners(self, child_uid: str, refs: builtins.list[dict[str, Any]] | None) -> None:
         for ref in refs or []:
             if ref.get("uid"):
                 self._conn.execute(
@@ -421,13 +438,15 @@ class ObjectStore:
         self._rv += 1
         return self._rv
 
-    def _log(self, rv: int, type_: EventType, kind_key: str, namespace: str, name: str, data: str) -> None:
+    def _log(
+        self, rv: int, type_: EventType, kind_key: str, namespace: str, name: str, data: str
+    ) -> None:
         self._conn.execute(
             "INSERT INTO events(rv, type, kind_key, namespace, name, data) VALUES (?,?,?,?,?,?)",
             (rv, type_, kind_key, namespace, name, data),
         )
 
-    def _publish(self, events: list[StoreEvent]) -> None:
+    def _publish(self, events: builtins.list[StoreEvent]) -> None:
         for event in events:
             for watch in list(self._watches):
                 watch.deliver(event)

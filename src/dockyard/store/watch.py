@@ -13,7 +13,7 @@ import asyncio
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dockyard.api.labels import LabelSelector
@@ -39,7 +39,7 @@ class WatchFilter:
     kind_key: str | None = None
     namespace: str | None = None
     name: str | None = None
-    selector: LabelSelector = LabelSelector()
+    selector: LabelSelector = field(default_factory=LabelSelector)
 
     def matches(self, event: StoreEvent) -> bool:
         if self.kind_key is not None and event.kind_key != self.kind_key:
@@ -96,9 +96,7 @@ class Watch:
             self._pending += 1
             overflow = self._pending > self._max_backlog
         if overflow:
-            self._push(
-                StoreEvent("ERROR", event.kind_key, "", "", event.rv, _expired_status())
-            )
+            self._push(StoreEvent("ERROR", event.kind_key, "", "", event.rv, _expired_status()))
             self.close()
             return
         self._push(event)

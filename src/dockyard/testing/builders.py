@@ -1,6 +1,6 @@
 """Fluent builders for API objects in tests and examples::
 
-    pod = make_pod("hello").command("sh", "-c", "echo hi").cpu("100m").build()
+pod = make_pod("hello").command("sh", "-c", "echo hi").cpu("100m").build()
 """
 
 from __future__ import annotations
@@ -89,7 +89,9 @@ class PodBuilder:
         return self
 
     def container(self, name: str, image: str = "busybox", *argv: str) -> Self:
-        self._pod["spec"]["containers"].append({"name": name, "image": image, "command": list(argv)})
+        self._pod["spec"]["containers"].append(
+            {"name": name, "image": image, "command": list(argv)}
+        )
         return self
 
     def init_container(self, name: str, *argv: str, image: str = "busybox") -> Self:

@@ -38,21 +38,41 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         pytest.param("metadata.name", "a/b", "metadata.name", id="name-slash"),
         pytest.param("metadata.name", "UPPER", "metadata.name", id="name-upper"),
         pytest.param("spec.containers.0.image", "", "spec.containers[0].image", id="empty-image"),
-        pytest.param("spec.containers.0.name", "Bad_Name", "spec.containers[0].name", id="container-name"),
-        pytest.param("spec.containers.0.bogus", 1, "spec.containers[0].bogus", id="unknown-container-field"),
+        pytest.param(
+            "spec.containers.0.name", "Bad_Name", "spec.containers[0].name", id="container-name"
+        ),
+        pytest.param(
+            "spec.containers.0.bogus", 1, "spec.containers[0].bogus", id="unknown-container-field"
+        ),
         pytest.param("spec.bogus", 1, "spec.bogus", id="unknown-pod-field"),
         pytest.param("spec.restartPolicy", "Sometimes", "spec.restartPolicy", id="restart-policy"),
-        pytest.param("spec.activeDeadlineSeconds", 0, "spec.activeDeadlineSeconds", id="deadline-zero"),
-        pytest.param("spec.containers.0.command", "echo hi", "spec.containers[0].command", id="command-string"),
         pytest.param(
-            "spec.containers.0.resources", {"requests": {"cpu": "lots"}}, "spec.containers[0].resources.requests",
+            "spec.activeDeadlineSeconds", 0, "spec.activeDeadlineSeconds", id="deadline-zero"
+        ),
+        pytest.param(
+            "spec.containers.0.command",
+            "echo hi",
+            "spec.containers[0].command",
+            id="command-string",
+        ),
+        pytest.param(
+            "spec.containers.0.resources",
+            {"requests": {"cpu": "lots"}},
+            "spec.containers[0].resources.requests",
             id="bad-quantity",
         ),
         pytest.param(
-            "spec.containers.0.resources", {"limits": {"gpu": "1"}}, "spec.containers[0].resources.limits",
+            "spec.containers.0.resources",
+            {"limits": {"gpu": "1"}},
+            "spec.containers[0].resources.limits",
             id="unqualified-resource",
         ),
-        pytest.param("spec.volumes", [{"name": "v", "configMap": {"name": "x"}}], "spec.volumes[0]", id="volume-source"),
+        pytest.param(
+            "spec.volumes",
+            [{"name": "v", "configMap": {"name": "x"}}],
+            "spec.volumes[0]",
+            id="volume-source",
+        ),
         pytest.param("spec.containers", [], "spec.containers", id="no-containers"),
     ],
 )
@@ -103,9 +123,15 @@ def test_bad_quantity_raises() -> None:
 def test_pod_requests_take_max_of_init_and_sum_of_app() -> None:
     pod = make_pod("r").cpu("300m", limit="1").memory("64Mi", limit="128Mi").build()
     pod["spec"]["containers"].append(
-        {"name": "side", "image": "busybox", "resources": {"limits": {"cpu": "200m", "memory": "32Mi"}}}
+        {
+            "name": "side",
+            "image": "busybox",
+            "resources": {"limits": {"cpu": "200m", "memory": "32Mi"}},
+        }
     )
-    pod["spec"]["initContainers"] = [{"name": "init", "image": "busybox", "resources": {"requests": {"cpu": "2"}}}]
+    pod["spec"]["initContainers"] = [
+        {"name": "init", "image": "busybox", "resources": {"requests": {"cpu": "2"}}}
+    ]
     assert pod_requests(pod["spec"]) == {"cpu": 2000, "memory": 96 * 2**20}
     assert pod_limits(pod["spec"]) == {"cpu": 1200, "memory": 160 * 2**20}
 

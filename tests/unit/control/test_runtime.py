@@ -20,8 +20,13 @@ def obj(kind: str, name: str, owner: dict[str, Any] | None = None) -> dict[str, 
     meta: dict[str, Any] = {"name": name, "namespace": "default"}
     if owner:
         meta["ownerReferences"] = [
-            {"apiVersion": "dockyard.dev/v1", "kind": "Thing", "name": owner["metadata"]["name"],
-             "uid": owner["metadata"]["uid"], "controller": True}
+            {
+                "apiVersion": "dockyard.dev/v1",
+                "kind": "Thing",
+                "name": owner["metadata"]["name"],
+                "uid": owner["metadata"]["uid"],
+                "controller": True,
+            }
         ]
     return {"apiVersion": api_version, "kind": k, "metadata": meta, "spec": {}}
 
@@ -80,7 +85,9 @@ async def _until(predicate: Any, timeout: float = 3.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_existing_objects_reconciled_on_start_and_children_wake_owner(store: ObjectStore) -> None:
+async def test_existing_objects_reconciled_on_start_and_children_wake_owner(
+    store: ObjectStore,
+) -> None:
     owner = store.create(OWNER, obj(OWNER, "t1"))
     recorder = Recorder()
     manager = Manager(store)

@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from dockyard.api.errors import AlreadyExistsError, ConflictError, GoneError, InvalidError, NotFoundError
+from dockyard.api.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    GoneError,
+    InvalidError,
+    NotFoundError,
+)
 from dockyard.api.labels import parse_selector
 from dockyard.store import ObjectStore
 
