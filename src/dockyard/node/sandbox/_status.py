@@ -1,0 +1,134 @@
+"""Turns the records a Pod's supervisor wrote under state_dir into a `SandboxStatus`.
+
+Node layer. The node agent polls `PodSandbox.status()`, which lands here: it only reads small
+files, so it is cheap and works the same for a sandbox this process started and for one it
+adopted after a restart. When the sandbox died without finishing its records (killed hard),
+containers still recorded as running are reported as terminated.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dockyard.node.sandbox._layout import StateLayout
+from dockyard.node.sandbox._spec import ContainerState, SandboxStatus
+
+# Exit status a shell reports for a process killed by SIGKILL (128 + 9).
+KILLED_EXIT_CODE = 137
+_LOG_TAIL_BYTES = 2048
+
+
+def read_record(path: Path) -> dict[str, str] | None:
+    """A `key=value` record, or None when it does not exist (yet)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    record: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            record[key] = value
+    return record
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    except ValueError:
+        return None
+
+
+def _int(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _container(
+    layout: StateLayout, name: str, waiting_reason: str, dead_at: datetime | None
+) -> ContainerState:
+    rec = read_record(layout.container_record(name))
+    if rec is None:
+        return ContainerState(name, "waiting", None, 0, None, None, waiting_reason)
+    state = rec.get("state", "waiting")
+    cs = ContainerState(
+        name=name,
+        state="waiting",
+        exit_code=_int(rec.get("exit_code")),
+        restart_count=_int(rec.get("restart_count")) or 0,
+        started_at=_time(rec.get("started_at")),
+        finished_at=_time(rec.get("finished_at")),
+        reason=rec.get("reason") or None,
+        last_exit_code=_int(rec.get("last_exit_code")),
+    )
+    if state == "running":
+        cs.state = "running"
+    elif state == "terminated":
+        cs.state = "terminated"
+    if dead_at is not None and cs.state != "terminated":
+        # The sandbox is gone, so nothing is running or will restart.
+        if cs.state == "running":
+            cs.exit_code = KILLED_EXIT_CODE
+        else:
+            cs.exit_code = cs.last_exit_code
+        cs.state = "terminated"
+        cs.reason = "Error"
+        cs.finished_at = cs.finished_at or dead_at
+    return cs
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - _LOG_TAIL_BYTES))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def read_status(
+    layout: StateLayout,
+    init_names: list[str],
+    app_names: list[str],
+    alive: bool,
+    cgroup_oom_kills: int,
+) -> SandboxStatus:
+    """The Pod's status from its records. `alive`: whether the supervisor still runs;
+    `cgroup_oom_kills`: the Pod cgroup's OOM-kill counter (0 without cgroups)."""
+    pod = read_record(layout.pod_record)
+    finished = pod is not None or not alive
+    finished_at = _time(pod.get("finished_at")) if pod else None
+    dead_at = None
+    if not alive:
+        dead_at = finished_at or datetime.now(tz=UTC)
+    inits = [_container(layout, n, "PodInitializing", dead_at) for n in init_names]
+    inits_done = all(c.state == "terminated" and c.exit_code == 0 for c in inits)
+    app_waiting = "ContainerCreating" if inits_done else "PodInitializing"
+    apps = [_container(layout, n, app_waiting, dead_at) for n in app_names]
+    message = (pod.get("message") or None) if pod else None
+    if pod is None and not alive:
+        message = "sandbox exited without recording its end"
+    if message and message.startswith("sandbox exited"):
+        tail = _log_tail(layout.sandbox_log)
+        if tail:
+            message = f"{message}: {tail}"
+    oom = cgroup_oom_kills > 0 or any(c.reason == "OOMKilled" for c in (*inits, *apps))
+    return SandboxStatus(
+        finished=finished,
+        init_containers=inits,
+        containers=apps,
+        oom_killed=oom,
+        message=message,
+        finished_at=finished_at or dead_at,
+    )
