@@ -171,8 +171,12 @@ def test_unknown_kind_is_404(http: httpx.Client) -> None:
 
 
 def test_unknown_namespace_is_404(http: httpx.Client) -> None:
-    response = http.post("/api/v1/namespaces/nowhere/pods", json=sleeper("x"))
+    body = sleeper("x")
+    del body["metadata"]["namespace"]
+    response = http.post("/api/v1/namespaces/nowhere/pods", json=body)
     assert response.status_code == 404
+    mismatched = http.post("/api/v1/namespaces/other/pods", json=sleeper("x"))
+    assert mismatched.status_code == 400
 
 
 def test_yaml_body_accepted(http: httpx.Client) -> None:
@@ -253,6 +257,8 @@ def test_namespace_delete_cascades(http: httpx.Client) -> None:
         ).status_code
         == 201
     )
-    assert http.post("/api/v1/namespaces/tmp/pods", json=sleeper("inner")).status_code == 201
+    inner = sleeper("inner")
+    inner["metadata"]["namespace"] = "tmp"
+    assert http.post("/api/v1/namespaces/tmp/pods", json=inner).status_code == 201
     http.delete("/api/v1/namespaces/tmp")
     assert http.get("/api/v1/namespaces/tmp/pods/inner").status_code == 404

@@ -113,7 +113,7 @@ def test_delete_stops_the_process(http: httpx.Client, plane) -> None:  # type: i
     pod = make_pod("victim").shell("echo started; sleep 300").build()
     assert http.post(PODS, json=pod).status_code == 201
     running = wait_for_phase(http, "victim", ("Running",))
-    state_dir = plane.cp.data_dir / "pods" / running["metadata"]["uid"]
+    state_dir = plane.cp.agent.pods_dir / running["metadata"]["uid"]
     assert state_dir.exists()
     http.delete(f"{PODS}/victim")
     deadline = time.monotonic() + 15

@@ -28,9 +28,11 @@ from typing import Any
 from dockyard.api.conditions import set_condition
 from dockyard.api.errors import ApiError
 from dockyard.control import Clock, Controller, Manager, ObjectKey, Result, SystemClock
+from dockyard.node.paths import pods_root
 from dockyard.node.podstatus import apply_sandbox_status, summarize_exit
 from dockyard.node.registration import NodeConfig
 from dockyard.node.sandbox import PodSandbox, SandboxError, UnknownImageError
+from dockyard.node.sandbox._final import read_final_status
 from dockyard.node.translate import sandbox_spec_for
 from dockyard.store import ObjectStore, StoreEvent, format_time
 
@@ -55,7 +57,7 @@ class NodeAgent:
         stop_grace_seconds: float = 2.0,
     ) -> None:
         self.store = store
-        self.pods_dir = Path(data_dir) / "pods"
+        self.pods_dir = pods_root(Path(data_dir))
         self.pods_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.pods_dir, 0o755)
         self.nodes = {n.name: n for n in nodes}
@@ -183,10 +185,9 @@ class NodeAgent:
         self, key: ObjectKey, pod: dict[str, Any], state_dir: Path
     ) -> PodSandbox | None:
         """The sandbox is gone: it finished while we were down, or it was killed."""
-        shell = _FinishedSandbox(state_dir)
-        final = shell.status()
-        if final.finished:
-            self._write_final(key, pod, final)
+        recorded = read_final_status(state_dir)
+        if recorded is not None and recorded[1]:
+            self._write_final(key, pod, recorded[0])
             return None
         if pod["spec"].get("restartPolicy", "Always") == "Never":
             self._fail(
@@ -372,13 +373,3 @@ class NodeAgent:
     def _elapsed_since(self, timestamp: str) -> float:
         started = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S%z")
         return (self.clock.now() - started).total_seconds()
-
-
-class _FinishedSandbox:
-    """Reads the final state of a sandbox that is no longer running."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-
-    def status(self) -> Any:
-        return PodSandbox.read_status(self.state_dir)

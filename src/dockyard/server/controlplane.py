@@ -39,7 +39,7 @@ class ControlPlane:
         self.config = config
         self.data_dir = Path(config.data_dir).expanduser().resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.data_dir, 0o711)  # sandboxes (uid 65534) traverse into pods/
+        os.chmod(self.data_dir, 0o711)  # sandboxes (uid 65534) may traverse into pods/
         self.store = ObjectStore(self.data_dir / "state.db", synchronous=config.sync_mode)
         self.token = load_or_create_token(self.data_dir)
         self.auth = TokenAuthenticator([self.token], enabled=not config.no_auth)
