@@ -15,7 +15,7 @@ Pods, Argo Workflows, anything registered later — is addressed by the same met
 """
 
 from dockyard.client._async import AsyncClient
-from dockyard.client._config import DEFAULT_SERVER
+from dockyard.client._config import DEFAULT_SERVER, resolve_data_dir
 from dockyard.client._errors import (
     AlreadyExistsError,
     ApiError,
@@ -64,4 +64,5 @@ __all__ = [
     "WaitError",
     "WaitTimeoutError",
     "WatchEvent",
+    "resolve_data_dir",
 ]
