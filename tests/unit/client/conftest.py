@@ -1,0 +1,86 @@
+"""Fixtures for SDK tests: the fake API and one driver per client flavour.
+
+Every behavioural test runs against both :class:`Client` and :class:`AsyncClient` through
+:class:`Driver`, which is how the suite keeps the two surfaces identical.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fake_api import FakeApi
+
+from dockyard.client import AsyncClient, Client
+
+
+class Driver:
+    """Calls a client method by name and returns plain results, whichever the flavour."""
+
+    def __init__(
+        self,
+        flavour: str,
+        fake: FakeApi,
+        transport: httpx.MockTransport | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.flavour = flavour
+        self.fake = fake
+        transport = transport or fake.transport
+        kwargs.setdefault("server", "http://dockyard.test")
+        if flavour == "sync":
+            self.client: Any = Client(transport=transport, **kwargs)
+            self.loop: asyncio.AbstractEventLoop | None = None
+        else:
+            self.client = AsyncClient(transport=transport, **kwargs)
+            self.loop = asyncio.new_event_loop()
+
+    def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        result = getattr(self.client, method)(*args, **kwargs)
+        if self.loop is not None:
+            return self.loop.run_until_complete(result)
+        return result
+
+    def collect(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+        """Drain a streaming method (watch, logs) into a list."""
+        stream = getattr(self.client, method)(*args, **kwargs)
+        if self.loop is None:
+            return list(stream)
+
+        async def drain() -> list[Any]:
+            return [item async for item in stream]
+
+        return self.loop.run_until_complete(drain())
+
+    def close(self) -> None:
+        if self.loop is None:
+            self.client.close()
+        else:
+            self.loop.run_until_complete(self.client.aclose())
+            self.loop.close()
+
+
+@pytest.fixture
+def fake() -> FakeApi:
+    return FakeApi()
+
+
+@pytest.fixture(params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def driver(flavour: str, fake: FakeApi) -> Iterator[Driver]:
+    d = Driver(flavour, fake, token=None, data_dir="/nonexistent")
+    yield d
+    d.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("DOCKYARD_SERVER", "DOCKYARD_TOKEN", "DOCKYARD_DATA_DIR"):
+        monkeypatch.delenv(var, raising=False)
