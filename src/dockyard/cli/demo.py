@@ -140,7 +140,7 @@ def run_demo(data_dir: Path | None = None, keep: bool = False) -> int:
             BackgroundControlPlane(config) as plane,
             Client(server=plane.url, token=plane.cp.token) as client,
         ):
-            nodes = client.list("node", namespace=None)
+            nodes = client.list("node", namespace=None)["items"]
             console.print(
                 f"control plane at {plane.url}; nodes: {', '.join(n['metadata']['name'] for n in nodes)}"
             )
