@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -65,11 +69,30 @@ def _uvicorn_config(cp: ControlPlane, config: ControlPlaneConfig) -> uvicorn.Con
     )
 
 
+@contextlib.contextmanager
+def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
+    """SIGINT/SIGTERM ask the server to shut down gracefully (a second one forces it);
+    unlike uvicorn's default, the signal is not re-raised, so a clean stop exits 0."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if server.should_exit:
+            server.force_exit = True
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_control_plane(config: ControlPlaneConfig) -> None:
     """Serve until SIGINT/SIGTERM, then stop Pods and exit cleanly."""
     configure_logging(config.log_level)
     cp = ControlPlane(config)
     server = uvicorn.Server(_uvicorn_config(cp, config))
+    server.capture_signals = lambda: _stop_on_signals(server)  # type: ignore[method-assign]
     server.run()
     if not server.started:
         raise SystemExit(1)
