@@ -75,7 +75,7 @@ def test_crud_and_optimistic_concurrency(http: httpx.Client) -> None:
     assert patched.status_code == 200 and patched.json()["metadata"]["labels"] == {"x": "1"}
     stale["metadata"]["labels"] = {"x": "stale"}
     conflict = http.put(f"{PODS}/crud", json=stale)
-    assert conflict.status_code == 409 and conflict.json()["reason"] == "Conflict"
+    assert conflict.status_code == 409 and conflict.json()["reason"] == "Conflict", conflict.text
     assert http.get(f"{PODS}/crud").json()["metadata"]["labels"] == {"x": "1"}
     listed = http.get(PODS, params={"labelSelector": "x=1"}).json()
     assert [p["metadata"]["name"] for p in listed["items"]] == ["crud"]

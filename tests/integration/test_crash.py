@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.conftest import free_port, wait_for_phase
 
 from dockyard.testing import make_pod
-from tests.conftest import free_port, wait_for_phase
 
 PODS = "/api/v1/namespaces/default/pods"
 DOCKYARD = str(Path(sys.executable).parent / "dockyard")
@@ -82,12 +82,16 @@ def up(open_tmp: Path) -> Iterator[UpProcess]:
 
 def counted_pod(name: str, share: Path, script: str) -> dict[str, Any]:
     pod = make_pod(name).shell(f"echo {name} >> /share/runs; {script}").build()
-    pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "share", "mountPath": "/share", "readOnly": False}]
+    pod["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "share", "mountPath": "/share", "readOnly": False}
+    ]
     pod["spec"]["volumes"] = [{"name": "share", "hostPath": {"path": str(share)}}]
     return pod
 
 
-def test_sigkill_and_restart_loses_nothing_and_runs_pods_once(up: UpProcess, open_tmp: Path) -> None:
+def test_sigkill_and_restart_loses_nothing_and_runs_pods_once(
+    up: UpProcess, open_tmp: Path
+) -> None:
     share = open_tmp / "share"
     share.mkdir()
     os.chown(share, 65534, 65534)

@@ -307,8 +307,8 @@ class PodStatus(ApiModel):
     message: str | None = None
     start_time: str | None = None
     finish_time: str | None = None
-    host_ip: str | None = None
-    pod_ip: str | None = None
+    host_ip: str | None = Field(default=None, alias="hostIP")
+    pod_ip: str | None = Field(default=None, alias="podIP")
     container_statuses: list[ContainerStatus] | None = None
     init_container_statuses: list[ContainerStatus] | None = None
 

@@ -166,7 +166,7 @@ class NodeAgent:
         return self._sync_status(key, pod, sandbox)
 
     def _state_dir(self, pod: dict[str, Any]) -> Path:
-        return self.pods_dir / pod["metadata"]["uid"]
+        return self.pods_dir / str(pod["metadata"]["uid"])
 
     def _recover_or_start(self, key: ObjectKey, pod: dict[str, Any]) -> PodSandbox | None:
         state_dir = self._state_dir(pod)

@@ -31,7 +31,11 @@ def pods_root(data_dir: Path) -> Path:
     if _traversable_by_others(data_dir):
         return preferred
     digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:10]
-    base = Path("/var/lib/dockyard") if os.geteuid() == 0 else Path("/var/tmp") / f"dockyard-{os.geteuid()}"
+    base = (
+        Path("/var/lib/dockyard")
+        if os.geteuid() == 0
+        else Path("/var/tmp") / f"dockyard-{os.geteuid()}"
+    )
     fallback = base / f"pods-{digest}"
     fallback.mkdir(parents=True, exist_ok=True)
     for directory in (base, fallback):

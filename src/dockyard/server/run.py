@@ -105,7 +105,6 @@ class BackgroundControlPlane:
         self.config = config
         self.cp = ControlPlane(config)
         self._server = uvicorn.Server(_uvicorn_config(self.cp, config))
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(
             target=self._run, name="dockyard-control-plane", daemon=True
         )

@@ -152,3 +152,25 @@ def test_pod_requests_take_max_of_init_and_sum_of_app() -> None:
 )
 def test_label_selectors(selector: str, labels: dict[str, str], expected: bool) -> None:
     assert parse_selector(selector).matches(labels) is expected
+
+
+def test_status_written_by_the_node_round_trips() -> None:
+    pod = make_pod("s").build()
+    pod["status"] = {
+        "phase": "Running",
+        "hostIP": "127.0.0.1",
+        "podIP": "127.0.0.1",
+        "startTime": "2026-01-01T00:00:00Z",
+        "containerStatuses": [
+            {
+                "name": "main",
+                "restartCount": 1,
+                "ready": True,
+                "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+            }
+        ],
+    }
+    assert validate_object(POD, pod).to_dict()["status"] == {
+        **pod["status"],
+        "containerStatuses": [{**pod["status"]["containerStatuses"][0]}],
+    }

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Cli
 from fake_api import FakeApi
+
+from conftest import Cli
 
 POD = """\
 apiVersion: v1
@@ -205,4 +206,4 @@ def test_unknown_kind(cli: Cli, tmp_path: Path) -> None:
     result = cli("apply", "-f", write(tmp_path, manifest))
 
     assert result.exit_code == 1
-    assert "error: the server doesn't have a resource type \"Gadget (v9)\"" in result.stderr
+    assert 'error: the server doesn\'t have a resource type "Gadget (v9)"' in result.stderr

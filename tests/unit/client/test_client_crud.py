@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Driver
 from fake_api import FakeApi, status_body
 
+from conftest import Driver
 from dockyard.client import (
     AlreadyExistsError,
     ConflictError,

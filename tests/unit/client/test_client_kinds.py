@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Driver
 from fake_api import KINDS, FakeApi
 
+from conftest import Driver
 from dockyard.client import KindInfo, UnknownKindError
 from dockyard.client._kinds import KindTable
 from dockyard.client._paths import collection_path, item_path

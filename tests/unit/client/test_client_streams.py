@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Driver
 from fake_api import FakeApi
 
+from conftest import Driver
 from dockyard.client import (
     BadRequestError,
     ConditionUnreachableError,
