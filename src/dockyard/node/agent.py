@@ -210,22 +210,6 @@ class NodeAgent:
             return None
         self.started_count += 1
         self._track(key, pod, sandbox)
-        now = self._now()
-
-        def running(obj: dict[str, Any]) -> None:
-            status = obj.setdefault("status", {})
-            if status.get("phase") in TERMINAL:
-                return
-            status["phase"] = "Running"
-            status.setdefault("startTime", now)
-            status["hostIP"] = "127.0.0.1"
-            status["podIP"] = "127.0.0.1"
-            set_condition(obj, "Initialized", "True", now)
-            set_condition(obj, "Ready", "True", now)
-            set_condition(obj, "ContainersReady", "True", now)
-
-        with contextlib.suppress(ApiError):
-            self.store.mutate(POD, key.namespace, key.name, running)
         return sandbox
 
     def _track(self, key: ObjectKey, pod: dict[str, Any], sandbox: PodSandbox) -> None:
@@ -262,9 +246,13 @@ class NodeAgent:
             sandbox_status = sandbox.status()  # the supervisor may have just written its marker
         if sandbox_status.finished or not sandbox.alive():
             self._write_final(key, pod, sandbox_status)
-            sandbox.cleanup()
-            self._sandboxes.pop(key, None)
+            if not sandbox.alive():
+                sandbox.cleanup()
+                self._sandboxes.pop(key, None)
+            # else: the supervisor is exiting; its pidfd wakes us to clean up.
             return None
+
+        now = self._now()
 
         def change(obj: dict[str, Any]) -> None:
             if (
@@ -273,6 +261,13 @@ class NodeAgent:
             ):
                 return
             apply_sandbox_status(obj, sandbox_status)
+            status = obj["status"]
+            if "startTime" not in status:  # the first report after the sandbox started
+                status["startTime"] = now
+                status["hostIP"] = status["podIP"] = "127.0.0.1"
+                set_condition(obj, "Initialized", "True", now)
+                set_condition(obj, "Ready", "True", now)
+                set_condition(obj, "ContainersReady", "True", now)
 
         with contextlib.suppress(ApiError):
             self.store.mutate(POD, key.namespace, key.name, change)
@@ -295,6 +290,7 @@ class NodeAgent:
                 )
             apply_sandbox_status(obj, sandbox_status)
             status = obj["status"]
+            status.setdefault("startTime", now)
             status["finishTime"] = now
             if status["phase"] == "Failed" and "message" not in status:
                 summary = summarize_exit(sandbox_status)

@@ -20,7 +20,6 @@ The store is kind-agnostic: it stores dicts that upper layers already validated,
 from __future__ import annotations
 
 import builtins
-import copy
 import json
 import secrets
 import sqlite3
@@ -60,6 +59,11 @@ def _random_suffix(length: int = 5) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
+def _with_own_metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    """A shallow copy whose ``metadata`` may be edited without touching the caller's."""
+    return {**obj, "metadata": dict(obj.get("metadata") or {})}
+
+
 def _kind_of(kind_key: str) -> str:
     return kind_key.rpartition("/")[2]
 
@@ -96,6 +100,10 @@ class ObjectStore:
         return self._rv
 
     def get(self, kind_key: str, namespace: str, name: str) -> dict[str, Any]:
+        """A fresh copy of the stored object (the caller may modify it)."""
+        return json.loads(self._get_raw(kind_key, namespace, name))  # type: ignore[no-any-return]
+
+    def _get_raw(self, kind_key: str, namespace: str, name: str) -> str:
         with self._lock:
             row = self._conn.execute(
                 "SELECT data FROM objects WHERE kind_key=? AND namespace=? AND name=?",
@@ -105,7 +113,7 @@ class ObjectStore:
             raise NotFoundError(
                 f'{_kind_of(kind_key)} "{name}" not found', kind=_kind_of(kind_key), name=name
             )
-        return json.loads(row[0])  # type: ignore[no-any-return]
+        return str(row[0])
 
     def try_get(self, kind_key: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -147,9 +155,10 @@ class ObjectStore:
     # -- writes ----------------------------------------------------------------------
     def create(self, kind_key: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Store a new object; fills uid, resourceVersion, generation, creationTimestamp,
-        and a name from ``generateName`` when no name is given."""
-        obj = copy.deepcopy(obj)
-        meta = obj.setdefault("metadata", {})
+        and a name from ``generateName`` when no name is given. The caller's dict is not
+        modified; the returned (and watched) object must be treated as read-only."""
+        obj = _with_own_metadata(obj)
+        meta = obj["metadata"]
         namespace = meta.get("namespace") or CLUSTER_SCOPE
         with self._lock:
             if not meta.get("name"):
@@ -197,9 +206,10 @@ class ObjectStore:
         self, kind_key: str, obj: dict[str, Any], *, _mark_deleted: bool = False
     ) -> dict[str, Any]:
         """Replace an object. Immutable metadata (uid, creationTimestamp, name) is kept from
-        the stored copy; ``generation`` increases when ``spec`` changes."""
-        obj = copy.deepcopy(obj)
-        meta = obj.setdefault("metadata", {})
+        the stored copy; ``generation`` increases when ``spec`` changes. The caller's dict
+        is not modified; the returned (and watched) object must be treated as read-only."""
+        obj = _with_own_metadata(obj)
+        meta = obj["metadata"]
         namespace = meta.get("namespace") or CLUSTER_SCOPE
         name = meta.get("name", "")
         with self._lock:
@@ -254,8 +264,8 @@ class ObjectStore:
         """Read-modify-write under the store lock: ``change`` edits the object in place (or
         returns a replacement). Returns the stored object; skips the write when unchanged."""
         with self._lock:
-            current = self.get(kind_key, namespace, name)
-            edited = copy.deepcopy(current)
+            raw = self._get_raw(kind_key, namespace, name)
+            current, edited = json.loads(raw), json.loads(raw)
             result = change(edited)
             if result is not None:
                 edited = result
