@@ -83,9 +83,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
 class StreamingTable:
     """Rows printed one at a time (``get -w``) in columns sized by the first batch."""
 
-    def __init__(self, headers: Sequence[str], first_rows: Sequence[Sequence[str]]) -> None:
+    def __init__(
+        self,
+        headers: Sequence[str],
+        first_rows: Sequence[Sequence[str]],
+        min_widths: Sequence[int] = (),
+    ) -> None:
+        floors = [*min_widths, *([0] * len(headers))]
         self.widths = [
-            max([len(h), *(len(r[i]) for r in first_rows)]) for i, h in enumerate(headers)
+            max([len(h), floors[i], *(len(r[i]) for r in first_rows)])
+            for i, h in enumerate(headers)
         ]
         self.headers = list(headers)
 

@@ -16,10 +16,10 @@ from typer.testing import CliRunner, Result
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client"))
 
-from fake_api import FakeApi  # noqa: E402
+from fake_api import FakeApi
 
-from dockyard.cli import _columns, app  # noqa: E402
-from dockyard.cli._context import CliState  # noqa: E402
+from dockyard.cli import _columns, app
+from dockyard.cli._context import CliState
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=5)
 

@@ -205,4 +205,4 @@ def test_unknown_kind(cli: Cli, tmp_path: Path) -> None:
     result = cli("apply", "-f", write(tmp_path, manifest))
 
     assert result.exit_code == 1
-    assert "error: the server doesn't have a resource type \"Gadget (v9)\"" in result.stderr
+    assert 'error: the server doesn\'t have a resource type "Gadget (v9)"' in result.stderr

@@ -66,7 +66,9 @@ class _Printer:
             return
         now = _columns.utcnow()
         rows = [self._cells("ADDED", o, now) for o in objects]
-        self.stream = _output.StreamingTable(self._headers(), rows)
+        # Size the EVENT column for its longest value up front, so later rows line up.
+        floors = [len("MODIFIED")] if self.events else []
+        self.stream = _output.StreamingTable(self._headers(), rows, floors)
         _output.write("".join(self.stream.line(r) + "\n" for r in [self._headers(), *rows]))
 
     def event(self, event: WatchEvent) -> None:
