@@ -23,13 +23,15 @@ class Driver:
     def __init__(
         self,
         flavour: str,
-        fake: FakeApi,
+        fake: FakeApi | None,
         transport: httpx.MockTransport | None = None,
         **kwargs: Any,
     ) -> None:
+        """Without ``fake`` and ``transport`` the client talks to the real network."""
         self.flavour = flavour
         self.fake = fake
-        transport = transport or fake.transport
+        if transport is None and fake is not None:
+            transport = fake.transport
         kwargs.setdefault("server", "http://dockyard.test")
         if flavour == "sync":
             self.client: Any = Client(transport=transport, **kwargs)
