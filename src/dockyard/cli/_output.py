@@ -80,6 +80,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
     return result
 
 
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print :func:`table` on stdout without the blanks rich pads the last column with."""
+    console = stdout()
+    with console.capture() as captured:
+        console.print(table(headers, rows))
+    write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
 class StreamingTable:
     """Rows printed one at a time (``get -w``) in columns sized by the first batch."""
 

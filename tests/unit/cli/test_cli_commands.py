@@ -261,6 +261,7 @@ def test_token_sources(
     assert result.exit_code == code
     if code:
         assert "Error from server (Unauthorized)" in result.stderr
+        assert "Pass --token or set DOCKYARD_TOKEN" in result.stderr
 
 
 def test_api_resources(cli: Cli) -> None:

@@ -70,7 +70,7 @@ def test_get_table(cli: Cli, fake: FakeApi, args: list[str], expected: list[str]
     result = cli(*args)
 
     assert result.exit_code == 0, result.output
-    assert lines(result.stdout) == expected
+    assert result.stdout == "".join(line + "\n" for line in expected)  # no trailing blanks
 
 
 def test_get_other_kinds(cli: Cli, fake: FakeApi) -> None:
@@ -129,8 +129,9 @@ def test_get_machine_formats(cli: Cli, fake: FakeApi, args: list[str], check: An
         (["get", "pods", "-o", "xml"], 'error: unknown output format "xml"', 1),
         (["get", "pods", "-n", "empty"], "No resources found in empty namespace.", 0),
         (["get", "pod/a", "node/b"], "must name the same kind", 1),
+        (["get", "pods", "a", "-A"], "drop -A or the names", 1),
     ],
-    ids=["unknown-kind", "not-found", "bad-format", "empty", "mixed-kinds"],
+    ids=["unknown-kind", "not-found", "bad-format", "empty", "mixed-kinds", "names-with-A"],
 )
 def test_get_problems(cli: Cli, fake: FakeApi, args: list[str], stderr: str, code: int) -> None:
     seed(fake)
