@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cli, lines
+from cli_runner import Cli, lines
 from fake_api import FakeApi
 
 import dockyard.server

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Cli, lines
+from cli_runner import Cli, lines
 from fake_api import FakeApi
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Driver
 from fake_api import FakeApi, status_body
+from sdk_driver import Driver
 
 from dockyard.client import (
     AlreadyExistsError,

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import Driver
 from fake_api import KINDS
+from sdk_driver import Driver
 
 from dockyard.client import ServerUnreachableError, WaitTimeoutError
 

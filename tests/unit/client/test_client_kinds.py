@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Driver
 from fake_api import KINDS, FakeApi
+from sdk_driver import Driver
 
 from dockyard.client import KindInfo, UnknownKindError
 from dockyard.client._kinds import KindTable

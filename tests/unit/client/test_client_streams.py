@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Driver
 from fake_api import FakeApi
+from sdk_driver import Driver
 
 from dockyard.client import (
     BadRequestError,
