@@ -13,6 +13,7 @@ from dockyard.client import (
     ApiError,
     DockyardError,
     ServerUnreachableError,
+    UnauthorizedError,
     UnknownKindError,
     WaitError,
 )
@@ -27,6 +28,11 @@ def describe_error(exc: BaseException) -> list[str]:
     if isinstance(exc, ApiError):
         lines = [f"Error from server ({exc.reason}): {exc.message}"]
         lines += [f"  {c.field or '<object>'}: {c.message or c.reason}" for c in exc.causes]
+        if isinstance(exc, UnauthorizedError):
+            lines.append(
+                "Pass --token or set DOCKYARD_TOKEN, or point --data-dir at the server's data "
+                "directory (its 'token' file)."
+            )
         return lines
     if isinstance(exc, ServerUnreachableError):
         return [

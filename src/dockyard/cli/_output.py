@@ -80,12 +80,27 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
     return result
 
 
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print :func:`table` on stdout without the blanks rich pads the last column with."""
+    console = stdout()
+    with console.capture() as captured:
+        console.print(table(headers, rows))
+    write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
 class StreamingTable:
     """Rows printed one at a time (``get -w``) in columns sized by the first batch."""
 
-    def __init__(self, headers: Sequence[str], first_rows: Sequence[Sequence[str]]) -> None:
+    def __init__(
+        self,
+        headers: Sequence[str],
+        first_rows: Sequence[Sequence[str]],
+        min_widths: Sequence[int] = (),
+    ) -> None:
+        floors = [*min_widths, *([0] * len(headers))]
         self.widths = [
-            max([len(h), *(len(r[i]) for r in first_rows)]) for i, h in enumerate(headers)
+            max([len(h), floors[i], *(len(r[i]) for r in first_rows)])
+            for i, h in enumerate(headers)
         ]
         self.headers = list(headers)
 

@@ -255,26 +255,31 @@ class Operations:
             return decode_object((yield Call("POST", collection, body=desired))), "created"
 
         item = _paths.item_path(info, name, ns)
+        exists = False
         last_error: DockyardError | None = None
         for _ in range(APPLY_ATTEMPTS):
-            response = yield Call("POST", collection, body=desired)
-            if response.is_success:
-                return decode_object(response), "created"
-            error = error_from_response(response)
-            if not isinstance(error, AlreadyExistsError):
-                raise error
+            if not exists:
+                response = yield Call("POST", collection, body=desired)
+                if response.is_success:
+                    return decode_object(response), "created"
+                error = error_from_response(response)
+                if not isinstance(error, AlreadyExistsError):
+                    raise error
+                exists = True
             try:
                 current = decode_object((yield Call("GET", item)))
-            except NotFoundError as exc:  # deleted since our create failed: create again
-                last_error = exc
+            except NotFoundError as exc:  # deleted meanwhile: create it again
+                exists, last_error = False, exc
                 continue
             if _apply.is_unchanged(desired, current):
                 return current, "unchanged"
             response = yield Call("PUT", item, body=_apply.replacement(desired, current))
             try:
                 return decode_object(response), "configured"
-            except (ConflictError, NotFoundError) as exc:
+            except ConflictError as exc:  # changed since our read: read again
                 last_error = exc
+            except NotFoundError as exc:
+                exists, last_error = False, exc
         assert last_error is not None
         raise last_error
 

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_runner import Cli
 from fake_api import FakeApi
-
-from conftest import Cli
 
 POD = """\
 apiVersion: v1

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from fake_api import FakeApi
+from sdk_driver import Driver
 
 from conftest import Driver
 from dockyard.client import Client, ServerUnreachableError, UnauthorizedError
@@ -78,3 +79,15 @@ def test_refused_connection_names_the_server(driver: Driver, fake: FakeApi) -> N
 
 def test_version(driver: Driver) -> None:
     assert driver("version")["version"] == "0.1.0"
+
+
+async def test_context_managers_close_the_connection(fake: FakeApi) -> None:
+    from dockyard.client import AsyncClient
+
+    with Client(transport=fake.transport, data_dir="/nonexistent") as client:
+        client.version()
+    async with AsyncClient(transport=fake.transport, data_dir="/nonexistent") as aclient:
+        await aclient.version()
+
+    assert client._http.is_closed
+    assert aclient._http.is_closed

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from fake_api import FakeApi, status_body
+from sdk_driver import Driver
 
 from conftest import Driver
 from dockyard.client import (
@@ -273,7 +274,8 @@ def test_apply_retries_a_lost_race(flavour: str, fake: FakeApi) -> None:
         d.close()
 
     assert action == "configured"
-    assert [r.method for r in fake.requests].count("PUT") == 2
+    methods = [r.method for r in fake.requests]
+    assert (methods.count("POST"), methods.count("PUT")) == (1, 2)
     assert fake.stored("pods", "p")["metadata"]["labels"] == {"a": "2"}
 
 
@@ -293,3 +295,19 @@ def test_apply_records_the_manifest(driver: Driver) -> None:
 
     record = obj["metadata"]["annotations"]["dockyard.io/last-applied-configuration"]
     assert json.loads(record)["metadata"] == {"name": "p", "labels": {"a": "1"}}
+
+
+def test_apply_gives_up_after_repeated_conflicts(flavour: str, fake: FakeApi) -> None:
+    fake.put(_labels(a="1"))
+
+    def always_conflict(request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            return httpx.Response(409, json=status_body(409, "Conflict", "modified"))
+        return fake.handle(request)
+
+    d = Driver(flavour, fake, transport=httpx.MockTransport(always_conflict))
+    try:
+        with pytest.raises(ConflictError):
+            d("apply", _labels(a="2"))
+    finally:
+        d.close()

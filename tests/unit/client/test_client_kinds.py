@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fake_api import KINDS, FakeApi
+from sdk_driver import Driver
 
 from conftest import Driver
 from dockyard.client import KindInfo, UnknownKindError

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from fake_api import FakeApi
+from sdk_driver import Driver
 
 from conftest import Driver
 from dockyard.client import (

@@ -40,6 +40,8 @@ def delete(
     args = target or []
     if filename and args:
         raise CliError("give either KIND/NAME arguments or -f, not both")
+    if not filename and not args:
+        raise CliError("nothing to delete: give KIND NAME, KIND/NAME or -f FILE")
     client = state.client()
 
     jobs: list[tuple[KindInfo | str, str, str]] = []
@@ -60,8 +62,6 @@ def delete(
         if selector or all_:
             raise CliError("-l/--all select by kind: give only KIND")
         jobs = [(kind, name, ns) for kind, name in parse_targets(args)]
-    if not jobs and not (selector or all_):
-        raise CliError("nothing to delete: give KIND NAME, KIND/NAME or -f FILE")
 
     out, err = _output.stdout(), _output.stderr()
     failed = False

@@ -56,7 +56,7 @@ class _Printer:
         elif objects:
             now = _columns.utcnow()
             rows = [_columns.row(self.columns, o, now) for o in objects]
-            _output.stdout().print(_output.table([c.header for c in self.columns], rows))
+            _output.print_table([c.header for c in self.columns], rows)
 
     def start_stream(self, objects: list[Object]) -> None:
         """Print the current objects as the first lines of a watch."""
@@ -66,7 +66,9 @@ class _Printer:
             return
         now = _columns.utcnow()
         rows = [self._cells("ADDED", o, now) for o in objects]
-        self.stream = _output.StreamingTable(self._headers(), rows)
+        # Size the EVENT column for its longest value up front, so later rows line up.
+        floors = [len("MODIFIED")] if self.events else []
+        self.stream = _output.StreamingTable(self._headers(), rows, floors)
         _output.write("".join(self.stream.line(r) + "\n" for r in [self._headers(), *rows]))
 
     def event(self, event: WatchEvent) -> None:
@@ -150,6 +152,8 @@ def get(
         raise CliError(f'unknown output format "{output}": use {formats}')
     state = state_of(ctx)
     kind_word, wanted = _targets(kind, names or [])
+    if wanted and all_namespaces:
+        raise CliError("an object is fetched by name within one namespace: drop -A or the names")
     if watch and len(wanted) > 1:
         raise CliError("watch one object or a whole kind, not several names")
     client = state.client()

@@ -16,4 +16,4 @@ def api_resources(ctx: typer.Context) -> None:
         for k in kinds
     ]
     headers = ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
-    _output.stdout().print(_output.table(headers, rows))
+    _output.print_table(headers, rows)

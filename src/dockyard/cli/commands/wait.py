@@ -40,8 +40,9 @@ def wait(
     ns = state.namespace_for(namespace)
     deadline = time.monotonic() + seconds
     out = _output.stdout()
-    for kind, name in targets:
+    for i, (kind, name) in enumerate(targets):
         info = client.resolve_kind(kind)
-        remaining = max(0.0, deadline - time.monotonic())
+        # One deadline for all targets; the first gets exactly --timeout so messages quote it.
+        remaining = seconds if i == 0 else max(0.0, deadline - time.monotonic())
         client.wait_for(info, name, ns, timeout=remaining, **wanted.kwargs)
         out.print(f"{info.display_name}/{name} condition met", markup=False, highlight=False)
