@@ -10,7 +10,6 @@ import pytest
 from fake_api import FakeApi, status_body
 from sdk_driver import Driver
 
-from conftest import Driver
 from dockyard.client import (
     AlreadyExistsError,
     ConflictError,

@@ -6,7 +6,6 @@ import pytest
 from fake_api import KINDS, FakeApi
 from sdk_driver import Driver
 
-from conftest import Driver
 from dockyard.client import KindInfo, UnknownKindError
 from dockyard.client._kinds import KindTable
 from dockyard.client._paths import collection_path, item_path

@@ -8,7 +8,6 @@ import pytest
 from fake_api import FakeApi
 from sdk_driver import Driver
 
-from conftest import Driver
 from dockyard.client import (
     BadRequestError,
     ConditionUnreachableError,
