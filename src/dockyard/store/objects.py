@@ -265,7 +265,8 @@ class ObjectStore:
         returns a replacement). Returns the stored object; skips the write when unchanged."""
         with self._lock:
             raw = self._get_raw(kind_key, namespace, name)
-            current, edited = json.loads(raw), json.loads(raw)
+            current: dict[str, Any] = json.loads(raw)
+            edited: dict[str, Any] = json.loads(raw)
             result = change(edited)
             if result is not None:
                 edited = result
