@@ -6,16 +6,20 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockyard.server import BackgroundControlPlane, ControlPlaneConfig
+import httpx
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -26,15 +30,43 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class RunningPlane:
+    url: str
+    token: str
+    data_dir: Path
+
+
 @contextmanager
-def control_plane(**overrides: Any) -> Iterator[BackgroundControlPlane]:
+def control_plane(*args: str) -> Iterator[RunningPlane]:
+    """``dockyard up`` in its own process (as users run it), on a free port, with a fresh
+    data directory; stopped with SIGTERM afterwards. Extra ``args`` go to ``up``."""
+    dockyard = Path(sys.executable).parent / "dockyard"
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-") as data_dir:
         os.chmod(data_dir, 0o711)
-        config = ControlPlaneConfig(
-            host="127.0.0.1", port=free_port(), data_dir=Path(data_dir), **overrides
+        port = free_port()
+        proc = subprocess.Popen(
+            [str(dockyard), "up", "--port", str(port), "--data-dir", data_dir, *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        with BackgroundControlPlane(config) as plane:
-            yield plane
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{url}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("dockyard up did not start")
+                time.sleep(0.05)
+            token = (Path(data_dir) / "token").read_text().strip()
+            yield RunningPlane(url, token, Path(data_dir))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

@@ -35,7 +35,7 @@ def measure_dockyard(count: int) -> dict:
     with (
         control_plane() as plane,
         httpx.Client(
-            base_url=plane.url, headers={"Authorization": f"Bearer {plane.cp.token}"}, timeout=30
+            base_url=plane.url, headers={"Authorization": f"Bearer {plane.token}"}, timeout=30
         ) as http,
     ):
         rv = http.get(PODS).json()["metadata"]["resourceVersion"]

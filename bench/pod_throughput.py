@@ -32,7 +32,7 @@ def pod(name: str) -> dict:
 
 async def run_dockyard(count: int, concurrency: int) -> dict:
     with control_plane() as plane:
-        headers = {"Authorization": f"Bearer {plane.cp.token}"}
+        headers = {"Authorization": f"Bearer {plane.token}"}
         async with httpx.AsyncClient(base_url=plane.url, headers=headers, timeout=60) as http:
             rv = (await http.get(PODS)).json()["metadata"]["resourceVersion"]
             done: set[str] = set()

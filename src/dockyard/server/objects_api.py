@@ -219,18 +219,18 @@ class ObjectsApi:
                     if remaining is not None and remaining <= 0:
                         return
                     wait = 15.0 if remaining is None else min(remaining, 15.0)
-                    event = await watch.next(timeout=wait)
-                    if event is None:
-                        if watch.closed:
-                            return
-                        continue
-                    if (
-                        field_filters
-                        and event.type != "ERROR"
-                        and not _fields_match(event.object, field_filters)
-                    ):
-                        continue
-                    yield (json.dumps(event.to_wire(), separators=(",", ":")) + "\n").encode()
+                    batch = await watch.next_batch(timeout=wait)
+                    if batch is None:
+                        return
+                    lines = [
+                        json.dumps(event.to_wire(), separators=(",", ":"))
+                        for event in batch
+                        if not field_filters
+                        or event.type == "ERROR"
+                        or _fields_match(event.object, field_filters)
+                    ]
+                    if lines:
+                        yield ("\n".join(lines) + "\n").encode()
             finally:
                 watch.close()
 

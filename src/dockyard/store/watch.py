@@ -148,15 +148,37 @@ class Watch:
         """Next event, or None on timeout or once the watch is closed."""
         if self._aqueue is None:
             raise RuntimeError("this watch was created outside an event loop; use get()")
-        try:
-            item = await asyncio.wait_for(self._aqueue.get(), timeout)
-        except TimeoutError:
-            return None
+        if not self._aqueue.empty():
+            item = self._aqueue.get_nowait()  # fast path: no timer, no task
+        else:
+            try:
+                item = await asyncio.wait_for(self._aqueue.get(), timeout)
+            except TimeoutError:
+                return None
         if item is _CLOSED:
             self._aqueue.put_nowait(_CLOSED)
             return None
         self._taken()
         return item  # type: ignore[no-any-return]
+
+    async def next_batch(
+        self, timeout: float | None = None, limit: int = 1024
+    ) -> list[StoreEvent] | None:
+        """Wait for at least one event, then also take whatever else is already queued (up
+        to ``limit``): an empty list on timeout, None once the watch is closed."""
+        first = await self.next(timeout)
+        if first is None:
+            return None if self._closed else []
+        batch = [first]
+        assert self._aqueue is not None
+        while len(batch) < limit and not self._aqueue.empty():
+            item = self._aqueue.get_nowait()
+            if item is _CLOSED:
+                self._aqueue.put_nowait(_CLOSED)
+                break
+            self._taken()
+            batch.append(item)
+        return batch
 
     async def __aiter__(self) -> AsyncIterator[StoreEvent]:
         while True:
