@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import json
+import multiprocessing
 import sqlite3
 import tempfile
 import time
