@@ -2,6 +2,7 @@
 every feature's controllers run on, and the injectable clock."""
 
 from dockyard.control.clock import Clock, SystemClock
+from dockyard.control.extensions import AdmissionHook, Extension, Platform
 from dockyard.control.runtime import (
     Controller,
     Manager,
@@ -15,6 +16,9 @@ from dockyard.control.runtime import (
 from dockyard.control.workqueue import WorkQueue
 
 __all__ = [
+    "AdmissionHook",
+    "Extension",
+    "Platform",
     "Clock",
     "Controller",
     "Manager",

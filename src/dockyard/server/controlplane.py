@@ -1,25 +1,25 @@
 """The embedded control plane: store, controller manager, scheduler and node agent in one
 process, one event loop.
 
-Feature packages plug in before :meth:`ControlPlane.start`::
-
-    cp = ControlPlane(config)
-    cp.manager.add(Controller(...))          # their controllers
-    cp.admission.register("argoproj.io/v1alpha1/Workflow", hook)
-    cp.routers.append(router)                # their HTTP endpoints
+Feature packages plug in as extensions (see :mod:`dockyard.control.extensions`): each
+module named in ``EXTENSION_MODULES`` exposes ``extension``, whose ``install(cp)`` runs when
+the control plane is built; ``cp`` satisfies the ``Platform`` protocol.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter
 
 from dockyard.api.errors import AlreadyExistsError
-from dockyard.control import Manager
+from dockyard.control import AdmissionHook, Extension, Manager
 from dockyard.node.agent import NodeAgent
 from dockyard.node.registration import node_configs
 from dockyard.scheduler.default import DefaultScheduler
@@ -31,6 +31,8 @@ from dockyard.store import ObjectStore
 
 log = logging.getLogger("dockyard.server")
 DEFAULT_NAMESPACES = ("default", "dockyard-system")
+# Feature areas installed into every control plane, in order.
+EXTENSION_MODULES: tuple[str, ...] = ()
 
 
 class ControlPlane:
@@ -54,6 +56,25 @@ class ControlPlane:
         self.logs = PodLogs(self)
         self.routers: list[APIRouter] = []
         self.ready = False
+        self._start_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
+        for module in EXTENSION_MODULES:
+            extension: Extension = importlib.import_module(module).extension
+            extension.install(self)
+            log.info("extension installed", extra={"extension": extension.name})
+
+    # -- the Platform protocol for extensions -----------------------------------------
+    def add_router(self, router: Any) -> None:
+        self.routers.append(router)
+
+    def add_admission(self, kind_key: str, hook: AdmissionHook) -> None:
+        self.admission.register(kind_key, hook)
+
+    def on_start(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._start_hooks.append(hook)
+
+    def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._stop_hooks.append(hook)
 
     def ensure_namespaces(self) -> None:
         for name in DEFAULT_NAMESPACES:
@@ -74,11 +95,15 @@ class ControlPlane:
         await self.agent.start(self.manager)
         await self.scheduler.start()
         await self.manager.start()
+        for hook in self._start_hooks:
+            await hook()
         self.ready = True
         log.info("control plane ready", extra={"data_dir": str(self.data_dir)})
 
     async def stop(self) -> None:
         self.ready = False
+        for hook in reversed(self._stop_hooks):
+            await hook()
         await self.manager.stop()
         await self.scheduler.stop()
         await self.agent.stop()

@@ -1,0 +1,1 @@
+"""Dockyard serving: a feature area (see docs/extending.md for how it plugs in)."""

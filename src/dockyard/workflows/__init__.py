@@ -1,0 +1,1 @@
+"""Dockyard workflows: a feature area (see docs/extending.md for how it plugs in)."""
