@@ -164,7 +164,7 @@ class EngineServer:
         kv_params = body.get("kv_transfer_params") or {}
         remote_kv = bool(kv_params.get("do_remote_prefill")) and self.config.role != "prefill"
         seq = self.engine.submit(
-            prompt_tokens, block_hashes(text, self.config.model), max_tokens, remote_kv
+            prompt_tokens, block_hashes(text), max_tokens, remote_kv
         )
         seed = sum(map(ord, text[-32:]))
         if path == "/generate":
