@@ -64,7 +64,9 @@ def working_set_fraction(cfg: BenchConfig, trace: str) -> float:
         return 0.0
     tokens = shape.groups * shape.system_len
     if trace == "multi-turn":
-        tokens = shape.groups * (shape.system_len + shape.turns * (shape.question_len + shape.output_len))
+        # open conversations at their mean length
+        turn = shape.question_len + shape.output_len
+        tokens = shape.groups * (shape.system_len // 2 + (shape.turns + 1) / 2 * turn)
     return tokens / BLOCK_TOKENS / (cfg.engines * cfg.kv_blocks)
 
 

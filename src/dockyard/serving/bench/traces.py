@@ -6,8 +6,8 @@ Serving layer. Sizes are in tokens (four characters each, see
 * ``shared-prefix`` (SGLang's generated-shared-prefix / inference-perf): ``groups`` system
   prompts of ``system_len`` tokens, each followed by ``prompts_per_group`` distinct
   questions of ``question_len`` tokens; requests are shuffled.
-* ``multi-turn``: conversations whose every turn resends the whole history plus a new user
-  message; turn ``k`` of every conversation precedes turn ``k + 1`` of any.
+* ``multi-turn``: ``groups`` open conversations whose every turn resends the whole history
+  plus a new user message; a conversation closes after ``turns`` turns and a new one opens.
 * ``no-sharing``: unique prompts of ``system_len + question_len`` tokens (the control).
 
 A trace is a list of chat requests; arrival times are drawn separately (Poisson) so one
@@ -76,20 +76,30 @@ def shared_prefix(shape: TraceShape, seed: int) -> list[TraceRequest]:
 
 
 def multi_turn(shape: TraceShape, seed: int) -> list[TraceRequest]:
+    """``groups`` conversations are open at any time; each request continues a random open
+    one, which closes after ``turns`` turns and is replaced by a new conversation. A
+    conversation opens with its own context of ``system_len // 2`` tokens."""
     rng = random.Random(seed)
-    conversations = [
-        [{"role": "system", "content": f"[chat {c}] " + _text(rng, shape.system_len)}]
-        for c in range(shape.groups)
-    ]
+    total = shape.groups * shape.prompts_per_group
+    started = 0
+
+    def opening() -> list[dict[str, str]]:
+        nonlocal started
+        started += 1
+        return [{"role": "system", "content": f"[chat {started}] " + _text(rng, shape.system_len // 2)}]
+
+    open_chats = [opening() for _ in range(shape.groups)]
+    ids = list(range(1, shape.groups + 1))
     out: list[TraceRequest] = []
-    for _turn in range(shape.turns):
-        order = list(range(shape.groups))
-        rng.shuffle(order)
-        for c in order:
-            history = conversations[c]
-            history.append({"role": "user", "content": _text(rng, shape.question_len)})
-            out.append(TraceRequest(tuple(dict(m) for m in history), shape.output_len, f"c{c}"))
-            history.append({"role": "assistant", "content": _text(rng, shape.output_len)})
+    while len(out) < total:
+        slot = rng.randrange(shape.groups)
+        history = open_chats[slot]
+        history.append({"role": "user", "content": _text(rng, shape.question_len)})
+        out.append(TraceRequest(tuple(dict(m) for m in history), shape.output_len, f"c{ids[slot]}"))
+        history.append({"role": "assistant", "content": _text(rng, shape.output_len)})
+        if len(history) >= 1 + 2 * shape.turns:
+            open_chats[slot] = opening()
+            ids[slot] = started
     return out
 
 

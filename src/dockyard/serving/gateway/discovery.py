@@ -7,7 +7,8 @@ second and syncs the endpoint set. :func:`pool_discovery` reads the Dockyard API
 the Pod's ``serving.dockyard.dev/port`` annotation (set by the RoleBasedGroup controller,
 which gives every engine on a host-network node its own port) or else the pool's
 ``targetPortNumber``. The role comes from the Pod's ``serving.dockyard.dev/engine-role``
-label (``both`` when absent).
+label (``both`` when absent). Pods marked draining are left out, so scaling down or a rolling
+update stops new traffic to a Pod before the controller deletes it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from urllib.parse import quote
 
 from dockyard.serving.engine._http import HttpClient
 from dockyard.serving.gateway.endpoints import EngineRole
+from dockyard.serving.labels import DRAINING_ANNOTATION, ENGINE_ROLE_LABEL, PORT_ANNOTATION
 
-PORT_ANNOTATION = "serving.dockyard.dev/port"
-ROLE_LABEL = "serving.dockyard.dev/engine-role"
 POOL_PATH = "/apis/inference.networking.x-k8s.io/v1alpha2/namespaces/{ns}/inferencepools/{name}"
 
 
@@ -47,8 +47,10 @@ def endpoints_of(pool: dict[str, Any], pods: list[dict[str, Any]]) -> dict[str, 
         meta = pod.get("metadata") or {}
         if status.get("phase") != "Running" or not status.get("podIP") or meta.get("deletionTimestamp"):
             continue
+        if DRAINING_ANNOTATION in (meta.get("annotations") or {}):
+            continue  # being scaled down or replaced: finish what it has, take nothing new
         port = int((meta.get("annotations") or {}).get(PORT_ANNOTATION) or target)
-        role = (meta.get("labels") or {}).get(ROLE_LABEL, "both")
+        role = (meta.get("labels") or {}).get(ENGINE_ROLE_LABEL, "both")
         out[f"http://{status['podIP']}:{port}"] = role if role in ("prefill", "decode") else "both"  # type: ignore[assignment]
     return out
 
