@@ -36,7 +36,7 @@ def _text_events(chunk: bytes) -> int:
 
 async def _one(
     client: HttpClient, url: str, request: TraceRequest, model: str, start: float, at: float,
-    scale: float, timeout: float,
+    scale: float, timeout: float, keepalive: bool,
 ) -> RequestResult:
     delay = start + at - time.monotonic()
     if delay > 0:
@@ -49,9 +49,10 @@ async def _one(
     tokens = 0
     try:
         async with asyncio.timeout(timeout):
-            response = await client.request(
-                "POST", url + "/v1/chat/completions", body, {"content-type": "application/json"}
-            )
+            headers = {"content-type": "application/json"}
+            if not keepalive:
+                headers["connection"] = "close"
+            response = await client.request("POST", url + "/v1/chat/completions", body, headers)
             async for chunk in response.chunks():
                 n = _text_events(chunk)
                 if not n:
@@ -81,13 +82,19 @@ async def _one(
 
 async def run_stage(
     url: str, requests: list[TraceRequest], arrivals: list[float], model: str, scale: float,
-    timeout: float = 300.0,
+    timeout: float = 300.0, keepalive: bool = False,
 ) -> tuple[list[RequestResult], float]:
-    """Send ``requests`` at ``arrivals`` (emulated seconds); results and wall duration."""
+    """Send ``requests`` at ``arrivals`` (emulated seconds); results and wall duration.
+
+    ``keepalive=False`` (the default) opens a connection per request. sglang-router 0.3.2
+    stalls ~40 ms per response on reused client connections here (small writes held back
+    until the client's delayed ACK), which would hide its routing behind a transport
+    artefact; the overhead benchmark reports both modes.
+    """
     client = HttpClient(max_idle_per_host=1024)
     start = time.monotonic() + 0.05
     tasks = [
-        asyncio.create_task(_one(client, url, r, model, start, at / scale, scale, timeout))
+        asyncio.create_task(_one(client, url, r, model, start, at / scale, scale, timeout, keepalive))
         for r, at in zip(requests, arrivals, strict=True)
     ]
     results = await asyncio.gather(*tasks)

@@ -39,10 +39,12 @@ def _requests(n: int, output_len: int) -> list[TraceRequest]:
     ]
 
 
-def _measure(url: str, cfg: OverheadConfig) -> dict[str, float]:
+def _measure(url: str, cfg: OverheadConfig, keepalive: bool) -> dict[str, float]:
     n = round(cfg.rate * cfg.duration)
     arrivals = poisson_arrivals(n, cfg.rate, cfg.seed)
-    results, _ = asyncio.run(run_stage(url, _requests(n, cfg.output_len), arrivals, MODEL, 1.0))
+    results, _ = asyncio.run(
+        run_stage(url, _requests(n, cfg.output_len), arrivals, MODEL, 1.0, keepalive=keepalive)
+    )
     ok = [r for r in results if r.ok]
     ttft = [r.ttft * 1000 for r in ok]
     e2e = [r.e2e * 1000 for r in ok]
@@ -57,33 +59,40 @@ def _measure(url: str, cfg: OverheadConfig) -> dict[str, float]:
 
 
 def run_overhead(cfg: OverheadConfig) -> dict[str, Any]:
+    """Direct, then through each router; each with reused and with fresh client connections."""
     fleet = Fleet(1, 4096, 1.0, cfg.logs, profile="zero")
     rows: list[dict[str, Any]] = []
+    warm = OverheadConfig(cfg.rate, 1.0, cfg.output_len)
     try:
-        _measure(fleet.urls[0], OverheadConfig(cfg.rate, 1.0, cfg.output_len))  # warm up
-        direct = _measure(fleet.urls[0], cfg)
-        rows.append({"router": "direct", "policy": "", **direct})
+        direct: dict[bool, dict[str, float]] = {}
+        for keepalive in (True, False):
+            _measure(fleet.urls[0], warm, keepalive)
+            direct[keepalive] = _measure(fleet.urls[0], cfg, keepalive)
+            rows.append({"router": "direct", "policy": "", "keepalive": keepalive, **direct[keepalive]})
         for spec in cfg.routers:
             if not peer_available(spec.router):
                 rows.append({"router": spec.router, "policy": spec.policy, "skipped": "not installed"})
                 continue
             proc, url = start_router(spec, fleet.urls, cfg.logs)
             try:
-                _measure(url, OverheadConfig(cfg.rate, 1.0, cfg.output_len))  # warm up
-                m = _measure(url, cfg)
+                for keepalive in (True, False):
+                    _measure(url, warm, keepalive)
+                    m = _measure(url, cfg, keepalive)
+                    d = direct[keepalive]
+                    rows.append(
+                        {
+                            "router": spec.router,
+                            "policy": spec.policy,
+                            "keepalive": keepalive,
+                            **m,
+                            "added_ttft_p50_ms": m["ttft_p50_ms"] - d["ttft_p50_ms"],
+                            "added_ttft_p99_ms": m["ttft_p99_ms"] - d["ttft_p99_ms"],
+                            "added_e2e_p50_ms": m["e2e_p50_ms"] - d["e2e_p50_ms"],
+                            "added_e2e_p99_ms": m["e2e_p99_ms"] - d["e2e_p99_ms"],
+                        }
+                    )
             finally:
                 proc.stop()
-            rows.append(
-                {
-                    "router": spec.router,
-                    "policy": spec.policy,
-                    **m,
-                    "added_ttft_p50_ms": m["ttft_p50_ms"] - direct["ttft_p50_ms"],
-                    "added_ttft_p99_ms": m["ttft_p99_ms"] - direct["ttft_p99_ms"],
-                    "added_e2e_p50_ms": m["e2e_p50_ms"] - direct["e2e_p50_ms"],
-                    "added_e2e_p99_ms": m["e2e_p99_ms"] - direct["e2e_p99_ms"],
-                }
-            )
     finally:
         fleet.stop()
     for row in rows:
@@ -99,7 +108,7 @@ def run_overhead(cfg: OverheadConfig) -> dict[str, Any]:
 
 
 def overhead_table(result: dict[str, Any]) -> str:
-    keys = ("router", "policy", "ttft_p50_ms", "ttft_p99_ms", "added_ttft_p50_ms", "added_ttft_p99_ms",
+    keys = ("router", "policy", "keepalive", "ttft_p50_ms", "ttft_p99_ms", "added_ttft_p50_ms", "added_ttft_p99_ms",
             "added_e2e_p50_ms", "added_e2e_p99_ms", "errors")
     rows = [[str(r.get(k, "")) for k in keys] for r in result["results"]]
     widths = [max(len(k), *(len(r[i]) for r in rows)) for i, k in enumerate(keys)]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import platform
+import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -70,7 +72,12 @@ def working_set_fraction(cfg: BenchConfig, trace: str) -> float:
     return tokens / BLOCK_TOKENS / (cfg.engines * cfg.kv_blocks)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)  # unwinds through ``finally`` so child processes are stopped
+
+
 def run(cfg: BenchConfig, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     for trace_name in cfg.traces:

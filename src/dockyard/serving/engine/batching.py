@@ -68,6 +68,8 @@ class Sequence:
     cached_tokens: int = 0
     ready_at: float = 0.0
     first_token_at: float | None = None
+    submitted_ms: float = 0.0  # engine's modelled clock at submission
+    modelled_ttft_ms: float | None = None  # modelled (emulated) time to first token
     last_token_at: float | None = None
     finish_reason: str | None = None
     aborted: bool = False
@@ -144,6 +146,9 @@ class Engine:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ids = itertools.count()
+        # Modelled busy time in emulated ms: the sum of step times (and transfer waits).
+        # Deterministic, unlike wall time, so tests can check the cost model exactly.
+        self.modelled_ms = 0.0
 
     # -- public --------------------------------------------------------------------------
     def start(self) -> None:
@@ -172,6 +177,7 @@ class Engine:
             remote_kv=remote_kv and self.config.role != "prefill",
         )
         seq.target = prompt_tokens
+        seq.submitted_ms = self.modelled_ms
         self.stats.prompt_tokens += prompt_tokens
         self.waiting.append(seq)
         self._wake.set()
@@ -217,7 +223,9 @@ class Engine:
                 except TimeoutError:
                     pass
                 continue
-            await asyncio.sleep(self._step_seconds(plan))
+            seconds = self._step_seconds(plan)
+            await asyncio.sleep(seconds)
+            self.modelled_ms += seconds * 1000.0 * self.config.time_scale
             self._apply(plan)
 
     def _step_seconds(self, plan: _Plan) -> float:
@@ -270,6 +278,7 @@ class Engine:
                 self.stats.kv_transfer_tokens += missing
                 delay = cfg.profile.transfer_ms(missing) / 1000.0 / cfg.time_scale
                 seq.ready_at = time.monotonic() + delay
+                seq.submitted_ms -= delay * 1000.0 * cfg.time_scale  # the wait counts too
                 self.transferring.append(seq)
                 continue
             seq.computed = min(hit_tokens, seq.target - 1)
@@ -325,6 +334,7 @@ class Engine:
         stats.generation_tokens += 1
         if seq.first_token_at is None:
             seq.first_token_at = now
+            seq.modelled_ttft_ms = self.modelled_ms - seq.submitted_ms
             stats.ttft.observe(self.scaled(now - seq.arrival))
         elif seq.last_token_at is not None:
             stats.itl.observe(self.scaled(now - seq.last_token_at))

@@ -11,8 +11,9 @@ Serving layer, standard library only. Calibration (the default ``H100_LLAMA2_7B`
   (Llama-2-7B keeps 0.5 MiB of KV per token; at ~3.3 TB/s of HBM that is ~0.15 ms per 1,000
   context tokens), and a prefill chunk attends over its cached prefix plus itself
   (~1.5e-6 ms per token-pair, about 8.4e9 FLOP per 1,000×1,000 at ~5.5e14 FLOP/s).
-* KV transfer for prefill/decode disaggregation: 0.5 MiB per token over a 200 Gb/s RDMA
-  link is ~0.02 ms per token, plus 2 ms of fixed handshake.
+* KV transfer for prefill/decode disaggregation: 0.5 MiB per token over one 400 Gb/s RDMA
+  NIC per GPU (the DGX H100 layout, ~50 GB/s) is ~0.01 ms per token, plus 2 ms of fixed
+  handshake.
 
 These land inside llm-d's reference ranges for a 7–8B model on H100 (tens of ms of overhead,
 10–15 ms per output token under load). The ``time_scale`` of the engine divides every duration
@@ -75,7 +76,7 @@ H100_LLAMA2_7B = StepProfile(
     points=((1, 5.6), (64, 5.6), (512, 12.0), (2048, 40.0), (4096, 84.0)),
     decode_kv_ms_per_ktoken=0.15,
     prefill_attn_ms_per_pair=1.5e-6,
-    kv_transfer_ms_per_token=0.02,
+    kv_transfer_ms_per_token=0.01,
     kv_transfer_fixed_ms=2.0,
 )
 
