@@ -2,7 +2,8 @@
 
 Serving layer. For each trace and each router (Dockyard's policies and the installed
 peers), a fresh fleet of emulated engines starts (empty caches), the router starts in front
-of it, and the rate ladder runs in ascending order, each stage replaying the next
+of it, and a warm-up of ``warmup`` emulated seconds at the first rate fills the caches (not reported), then
+the rate ladder runs in ascending order, each stage replaying the next
 ``rate × duration`` requests of the same seeded trace with seeded Poisson arrivals, so all
 routers see identical requests at identical times. Results go to a JSON file with a
 ``results`` list (one row per trace × router × rate).
@@ -48,6 +49,7 @@ class BenchConfig:
     routers: tuple[RouterSpec, ...] = DEFAULT_ROUTERS
     rates: tuple[float, ...] = (8.0, 16.0, 24.0)
     duration: float = 20.0
+    warmup: float = 5.0  # emulated seconds at the first rate before measuring (not reported)
     engines: int = 4
     kv_blocks: int = 1000
     time_scale: float = 1.0
@@ -91,6 +93,12 @@ def run(cfg: BenchConfig, progress: Callable[[str], None] = print) -> dict[str, 
             try:
                 router, url = start_router(spec, fleet.urls, cfg.logs)
                 cursor = 0
+                if cfg.warmup > 0:
+                    # Same requests for every router: the trace's head, at the first rate.
+                    n = max(1, round(cfg.rates[0] * cfg.warmup))
+                    asyncio.run(run_stage(url, trace[:n], poisson_arrivals(n, cfg.rates[0], cfg.seed - 1),
+                                          MODEL, cfg.time_scale))
+                    cursor = n
                 for i, rate in enumerate(cfg.rates):
                     n = max(1, round(rate * cfg.duration))
                     batch = [trace[(cursor + k) % len(trace)] for k in range(n)]

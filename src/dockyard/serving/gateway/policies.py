@@ -20,13 +20,16 @@ Policies (``POLICIES``):
   index sized to the engine's real KV capacity and corrected by KV events) + uncached
   tokens already queued there + a per-decoding-request cost + the cost of the KV it would
   have to evict. It keeps a prefix where it is cached until queueing there costs more than
-  recomputing it elsewhere, and spreads new prefixes by free KV.
+  recomputing it elsewhere, and places new prefixes by the hot KV footprint each engine
+  already carries.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -177,21 +180,44 @@ class CacheAware:
 
 
 class Predictive:
-    """Dockyard's default; see the module docstring. Weights are in prefill-token units."""
+    """Dockyard's default; see the module docstring. Weights are in prefill-token units.
+
+    New prefixes (less than half the prompt cached anywhere) are placed, among endpoints
+    whose cost is within ``slack`` × prompt tokens of the best, on the one with the smallest
+    *hot footprint*: the prefix blocks its requests reused in the last ``hot_seconds``. This
+    spreads shared prefixes by the KV they occupy rather than by momentary load, so no engine
+    is handed more working set than it can hold.
+    """
 
     name = "predictive"
 
     def __init__(self, decode_weight: float = 48.0, evict_weight: float = 0.5,
-                 default_blocks: int = 4096) -> None:
+                 default_blocks: int = 4096, slack: float = 0.5, hot_seconds: float = 20.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.decode_weight = decode_weight
         self.evict_weight = evict_weight
         self.default_blocks = default_blocks
+        self.slack = slack
+        self.hot_seconds = hot_seconds
+        self.clock = clock
         self.index = PrefixIndex(default_capacity=default_blocks)
+        # endpoint → prefix root (first block hash) → (shared blocks, last use)
+        self._roots: dict[str, dict[int, tuple[int, float]]] = {}
 
     def _capacity(self, endpoint: Endpoint) -> int:
         blocks = endpoint.scraped.num_blocks or self.default_blocks
         self.index.set_capacity(endpoint.url, blocks)
         return blocks
+
+    def footprint(self, url: str) -> int:
+        """Blocks of shared prefixes reused at ``url`` within ``hot_seconds``."""
+        roots = self._roots.get(url)
+        if not roots:
+            return 0
+        horizon = self.clock() - self.hot_seconds
+        for root in [r for r, (_, seen) in roots.items() if seen < horizon]:
+            del roots[root]
+        return sum(blocks for blocks, _ in roots.values())
 
     def cost(self, request: RouteRequest, endpoint: Endpoint) -> tuple[float, int]:
         """(predicted cost in prefill tokens, estimated cached tokens) at ``endpoint``."""
@@ -210,22 +236,33 @@ class Predictive:
         return cost, cached
 
     def pick(self, request: RouteRequest, candidates: list[Endpoint]) -> Decision:
-        best: tuple[float, int, str] | None = None
-        choice: Decision | None = None
-        for endpoint in candidates:
-            cost, cached = self.cost(request, endpoint)
-            key = (cost, endpoint.inflight, endpoint.url)
-            if best is None or key < best:
-                best = key
-                choice = Decision(endpoint, cached, "prefix" if cached >= BLOCK_TOKENS else "load")
-        assert choice is not None
-        return choice
+        scored = [(self.cost(request, e), e) for e in candidates]
+        (best_cost, best_cached), best = min(scored, key=lambda s: (s[0][0], s[1].inflight, s[1].url))
+        if best_cached * 2 >= request.prompt_tokens or len(request.hashes) < 2:
+            reason = "prefix" if best_cached >= BLOCK_TOKENS else "load"
+            return Decision(best, best_cached, reason)
+        limit = best_cost + self.slack * request.prompt_tokens
+        near = [(c, e) for c, e in scored if c[0] <= limit]
+        (_, cached), chosen = min(
+            near, key=lambda s: (self.footprint(s[1].url) / self._capacity(s[1]), s[0][0], s[1].url)
+        )
+        return Decision(chosen, cached, "spread")
 
     def routed(self, request: RouteRequest, decision: Decision) -> None:
-        self.index.add(decision.endpoint.url, list(request.hashes))
+        url = decision.endpoint.url
+        self.index.add(url, list(request.hashes))
+        if request.hashes:
+            roots = self._roots.setdefault(url, {})
+            shared = decision.cached_tokens // BLOCK_TOKENS
+            previous = roots.get(request.hashes[0], (0, 0.0))[0]
+            # A new prefix counts with its whole length minus a question's worth, so the
+            # engine it lands on is known to be filling up before its second request.
+            expected = shared if shared else max(0, len(request.hashes) - len(request.hashes) // 8)
+            roots[request.hashes[0]] = (max(previous, expected), self.clock())
 
     def forget(self, url: str) -> None:
         self.index.forget(url)
+        self._roots.pop(url, None)
 
     def kv_event(self, url: str, kind: str, block_hash: int) -> None:
         if kind == "removed":
