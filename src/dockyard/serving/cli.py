@@ -27,17 +27,38 @@ def emulate(
     kv_blocks: Annotated[int, typer.Option(help="KV cache blocks of 16 tokens.")] = 4096,
     max_num_seqs: Annotated[int, typer.Option(help="Most sequences in a batch.")] = 256,
     max_batched_tokens: Annotated[int, typer.Option(help="Token budget per step.")] = 2048,
-    time_scale: Annotated[float, typer.Option(help="Run this many times faster than the GPU.")] = 1.0,
-    profile: Annotated[str, typer.Option(help="Step-time profile: h100-llama2-7b or zero.")] = "h100-llama2-7b",
+    time_scale: Annotated[
+        float, typer.Option(help="Run this many times faster than the GPU.")
+    ] = 1.0,
+    profile: Annotated[
+        str, typer.Option(help="Step-time profile: h100-llama2-7b or zero.")
+    ] = "h100-llama2-7b",
     role: Annotated[str, typer.Option(help="both, prefill or decode.")] = "both",
 ) -> None:
     """Run an emulated vLLM/SGLang engine (no GPU needed)."""
     from dockyard.serving.engine.__main__ import main
 
     code = main(
-        ["--port", str(port), "--host", host, "--model", model, "--kv-blocks", str(kv_blocks),
-         "--max-num-seqs", str(max_num_seqs), "--max-batched-tokens", str(max_batched_tokens),
-         "--time-scale", str(time_scale), "--profile", profile, "--role", role]
+        [
+            "--port",
+            str(port),
+            "--host",
+            host,
+            "--model",
+            model,
+            "--kv-blocks",
+            str(kv_blocks),
+            "--max-num-seqs",
+            str(max_num_seqs),
+            "--max-batched-tokens",
+            str(max_batched_tokens),
+            "--time-scale",
+            str(time_scale),
+            "--profile",
+            profile,
+            "--role",
+            role,
+        ]
     )
     raise typer.Exit(code)
 
@@ -60,13 +81,24 @@ def _floats(text: str) -> tuple[float, ...]:
 
 @bench_app.command("gateway")
 def bench_gateway(
-    traces: Annotated[str, typer.Option(help="Comma-separated: shared-prefix, multi-turn, no-sharing.")] = "shared-prefix,multi-turn,no-sharing",
-    routers: Annotated[str, typer.Option(help="Comma-separated router:policy list; default: all ours and the installed peers.")] = "",
+    traces: Annotated[
+        str, typer.Option(help="Comma-separated: shared-prefix, multi-turn, no-sharing.")
+    ] = "shared-prefix,multi-turn,no-sharing",
+    routers: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated router:policy list; default: all ours and the installed peers."
+        ),
+    ] = "",
     rates: Annotated[str, typer.Option(help="Requests/s per stage, ascending.")] = "20,40,60,80",
     duration: Annotated[float, typer.Option(help="Seconds (emulated) per rate stage.")] = 10.0,
-    warmup: Annotated[float, typer.Option(help="Emulated seconds of unreported warm-up at the first rate.")] = 5.0,
+    warmup: Annotated[
+        float, typer.Option(help="Emulated seconds of unreported warm-up at the first rate.")
+    ] = 5.0,
     seed: Annotated[int, typer.Option(help="Trace and arrival seed.")] = 0,
-    time_scale: Annotated[float, typer.Option(help="Engine speed-up; latencies are reported in emulated time.")] = 1.0,
+    time_scale: Annotated[
+        float, typer.Option(help="Engine speed-up; latencies are reported in emulated time.")
+    ] = 1.0,
     engines: Annotated[int, typer.Option(help="Emulated engines in the fleet.")] = 4,
     kv_blocks: Annotated[int, typer.Option(help="KV blocks (16 tokens) per engine.")] = 1000,
     groups: Annotated[int, typer.Option(help="Shared-prefix groups / conversations.")] = 24,
@@ -76,7 +108,9 @@ def bench_gateway(
     output_len: Annotated[int, typer.Option(help="Output tokens per request.")] = 32,
     turns: Annotated[int, typer.Option(help="Turns per conversation (multi-turn).")] = 6,
     output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
-    out_dir: Annotated[Path, typer.Option(help="Where the JSON result file goes.")] = Path("bench/results"),
+    out_dir: Annotated[Path, typer.Option(help="Where the JSON result file goes.")] = Path(
+        "bench/results"
+    ),
 ) -> None:
     """Replay seeded traces against emulated engines through each router, side by side."""
     from dockyard.serving.bench.processes import RouterSpec
@@ -84,7 +118,7 @@ def bench_gateway(
     from dockyard.serving.bench.runner import DEFAULT_ROUTERS, BenchConfig, run, write
     from dockyard.serving.bench.traces import TraceShape
 
-    specs = DEFAULT_ROUTERS
+    specs: tuple[RouterSpec, ...] = DEFAULT_ROUTERS
     if routers:
         specs = tuple(RouterSpec(*r.strip().split(":", 1)) for r in routers.split(","))
     cfg = BenchConfig(
@@ -115,9 +149,13 @@ def bench_overhead(
     rate: Annotated[float, typer.Option(help="Requests per second.")] = 200.0,
     duration: Annotated[float, typer.Option(help="Seconds.")] = 10.0,
     output_len: Annotated[int, typer.Option(help="Streamed tokens per request.")] = 8,
-    routers: Annotated[str, typer.Option(help="router:policy list to compare with direct.")] = "dockyard:predictive,sglang-router:cache_aware",
+    routers: Annotated[
+        str, typer.Option(help="router:policy list to compare with direct.")
+    ] = "dockyard:predictive,sglang-router:cache_aware",
     output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
-    out_dir: Annotated[Path, typer.Option(help="Where the JSON result file goes.")] = Path("bench/results"),
+    out_dir: Annotated[Path, typer.Option(help="Where the JSON result file goes.")] = Path(
+        "bench/results"
+    ),
 ) -> None:
     """Added latency of each router in front of a zero-delay engine, streaming."""
     from dockyard.serving.bench.overhead import OverheadConfig, overhead_table, run_overhead

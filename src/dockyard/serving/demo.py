@@ -12,7 +12,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import httpx
@@ -32,7 +32,9 @@ QUESTIONS = (
 SYSTEM = "You are Dockyard's inference demo. Answer in one short sentence. " * 12
 
 
-def demo_group(name: str, prefill: int = 1, decode: int = 2, time_scale: float = 5.0) -> dict[str, Any]:
+def demo_group(
+    name: str, prefill: int = 1, decode: int = 2, time_scale: float = 5.0
+) -> dict[str, Any]:
     """A RoleBasedGroup with prefill and decode roles on emulated engines."""
 
     def role(role_name: str, replicas: int, deps: list[str]) -> dict[str, Any]:
@@ -41,15 +43,24 @@ def demo_group(name: str, prefill: int = 1, decode: int = 2, time_scale: float =
             "replicas": replicas,
             "dependencies": deps,
             "drainSeconds": 5,
-            "engineRuntimes": [{"profileName": "emulator", "model": MODEL,
-                                "args": ["--time-scale", str(time_scale), "--kv-blocks", "1024"]}],
+            "engineRuntimes": [
+                {
+                    "profileName": "emulator",
+                    "model": MODEL,
+                    "args": ["--time-scale", str(time_scale), "--kv-blocks", "1024"],
+                }
+            ],
             "template": {
                 "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{
-                    "name": "engine",
-                    "image": "dockyard/engine-emulator",
-                    "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
-                }]},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "engine",
+                            "image": "dockyard/engine-emulator",
+                            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                        }
+                    ]
+                },
             },
         }
 
@@ -66,7 +77,9 @@ def gateway_thread(server: str, token: str, namespace: str, pool: str) -> Iterat
     """A gateway on its own event loop in a background thread, for synchronous callers."""
     loop = asyncio.new_event_loop()
     gateway = Gateway(
-        GatewayConfig(port=0, pd_threshold_tokens=64, monitor=MonitorConfig(discovery_interval=0.3)),
+        GatewayConfig(
+            port=0, pd_threshold_tokens=64, monitor=MonitorConfig(discovery_interval=0.3)
+        ),
         discover=pool_discovery(server, token, namespace, pool),
     )
     thread = threading.Thread(target=loop.run_forever, name="dockyard-gateway", daemon=True)
@@ -85,14 +98,22 @@ def _wait_ready(api: httpx.Client, path: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = api.get(path).json().get("status", {})
-        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []):
+        if any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        ):
             return
         time.sleep(0.2)
     raise TimeoutError(f"{path} not ready after {timeout}s")
 
 
-def run_inference_stage(server: str, token: str, console: Console | None = None,
-                        namespace: str = "default", name: str = "demo-llm") -> bool:
+def run_inference_stage(
+    server: str,
+    token: str,
+    console: Console | None = None,
+    namespace: str = "default",
+    name: str = "demo-llm",
+) -> bool:
     """Create the group and pool, stream chat completions through the gateway, clean up."""
     import openai
 
@@ -102,11 +123,18 @@ def run_inference_stage(server: str, token: str, console: Console | None = None,
     ok = True
     try:
         api.post(rbgs, json=demo_group(name)).raise_for_status()
-        api.post(pools, json={
-            "apiVersion": "inference.networking.x-k8s.io/v1alpha2", "kind": "InferencePool",
-            "metadata": {"name": name}, "spec": {"selector": {"app": name}, "targetPortNumber": 8000},
-        }).raise_for_status()
-        console.print("[bold]inference[/bold]: RoleBasedGroup with 1 prefill + 2 decode emulated engines")
+        api.post(
+            pools,
+            json={
+                "apiVersion": "inference.networking.x-k8s.io/v1alpha2",
+                "kind": "InferencePool",
+                "metadata": {"name": name},
+                "spec": {"selector": {"app": name}, "targetPortNumber": 8000},
+            },
+        ).raise_for_status()
+        console.print(
+            "[bold]inference[/bold]: RoleBasedGroup with 1 prefill + 2 decode emulated engines"
+        )
         with console.status("waiting for the prefill role, then the decode role"):
             _wait_ready(api, f"{rbgs}/{name}")
         with gateway_thread(server, token, namespace, name) as gateway:
@@ -119,7 +147,10 @@ def run_inference_stage(server: str, token: str, console: Console | None = None,
                 pieces: list[str] = []
                 stream = client.chat.completions.create(
                     model=MODEL,
-                    messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}],
+                    messages=[
+                        {"role": "system", "content": SYSTEM},
+                        {"role": "user", "content": question},
+                    ],
                     max_tokens=12,
                     stream=True,
                 )
@@ -136,7 +167,9 @@ def run_inference_stage(server: str, token: str, console: Console | None = None,
             for column in ("engine", "role", "requests routed", "healthy"):
                 table.add_column(column)
             for endpoint in gateway.endpoints:
-                table.add_row(endpoint.url, endpoint.role, str(endpoint.routed), str(endpoint.healthy))
+                table.add_row(
+                    endpoint.url, endpoint.role, str(endpoint.routed), str(endpoint.healthy)
+                )
             console.print(table)
             console.print(f"disaggregated prefills: {gateway.stats.disaggregated}")
     except (httpx.HTTPError, TimeoutError, openai.OpenAIError) as exc:
@@ -144,9 +177,7 @@ def run_inference_stage(server: str, token: str, console: Console | None = None,
         ok = False
     finally:
         for path in (f"{pools}/{name}", f"{rbgs}/{name}"):
-            try:
+            with suppress(httpx.HTTPError):
                 api.delete(path)
-            except httpx.HTTPError:
-                pass
         api.close()
     return ok

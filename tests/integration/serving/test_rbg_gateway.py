@@ -27,8 +27,16 @@ def group(name: str, prefill: int, decode: int, time_scale: str = "50") -> dict[
             "replicas": replicas,
             "dependencies": deps,
             "drainSeconds": 5,
-            "rolloutStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-            "engineRuntimes": [{"profileName": "emulator", "args": ["--time-scale", time_scale, "--kv-blocks", "256"]}],
+            "rolloutStrategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
+            "engineRuntimes": [
+                {
+                    "profileName": "emulator",
+                    "args": ["--time-scale", time_scale, "--kv-blocks", "256"],
+                }
+            ],
             "template": {
                 "metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{"name": "engine", "image": "dockyard/engine-emulator"}]},
@@ -90,13 +98,19 @@ def test_disaggregated_group_serves_openai_clients_through_the_gateway(
     wait_until(lambda: ready(http, name, 1, 2))
     # decode Pods start only after prefill is ready: every decode Pod is younger.
     pods = pods_of(http, name)
-    first_decode = min(p["metadata"]["creationTimestamp"] for p in pods if "-decode-" in p["metadata"]["name"])
-    prefill_created = [p["metadata"]["creationTimestamp"] for p in pods if "-prefill-" in p["metadata"]["name"]]
+    first_decode = min(
+        p["metadata"]["creationTimestamp"] for p in pods if "-decode-" in p["metadata"]["name"]
+    )
+    prefill_created = [
+        p["metadata"]["creationTimestamp"] for p in pods if "-prefill-" in p["metadata"]["name"]
+    ]
     assert max(prefill_created) <= first_decode
 
     async def scenario() -> tuple[list[str], dict[str, Any], list[dict[str, Any]]]:
         gateway = Gateway(
-            GatewayConfig(port=0, pd_threshold_tokens=64, monitor=MonitorConfig(discovery_interval=0.2)),
+            GatewayConfig(
+                port=0, pd_threshold_tokens=64, monitor=MonitorConfig(discovery_interval=0.2)
+            ),
             discover=pool_discovery(plane.url, plane.cp.token, "default", name),
         )
         await gateway.start()
@@ -106,13 +120,19 @@ def test_disaggregated_group_serves_openai_clients_through_the_gateway(
             for i in range(3):
                 stream = await client.chat.completions.create(
                     model="emulated-llama-2-7b",
-                    messages=[{"role": "system", "content": "You are terse. " * 40},
-                              {"role": "user", "content": f"question {i}"}],
+                    messages=[
+                        {"role": "system", "content": "You are terse. " * 40},
+                        {"role": "user", "content": f"question {i}"},
+                    ],
                     max_tokens=5,
                     stream=True,
                 )
-                texts.append("".join([c.choices[0].delta.content or "" async for c in stream if c.choices]))
-            completion = await client.completions.create(model="emulated-llama-2-7b", prompt="hi", max_tokens=3)
+                texts.append(
+                    "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+                )
+            completion = await client.completions.create(
+                model="emulated-llama-2-7b", prompt="hi", max_tokens=3
+            )
             await client.close()
             return texts, completion.model_dump(), [dict(e) for e in (await _endpoints(gateway))]
         finally:
@@ -152,7 +172,9 @@ def test_scaling_and_rolling_update_replace_pods_without_losing_the_group(
         return ready(http, name, 1, 2) and len(decode) == 2 and not (set(decode) & before)
 
     wait_until(rolled, timeout=60)
-    prefill_now = {p["metadata"]["name"] for p in pods_of(http, name) if "-prefill-" in p["metadata"]["name"]}
+    prefill_now = {
+        p["metadata"]["name"] for p in pods_of(http, name) if "-prefill-" in p["metadata"]["name"]
+    }
     assert prefill_now <= before  # the untouched role kept its Pod
     obj = http.get(f"{RBG}/{name}").json()
     obj["spec"]["roles"][1]["replicas"] = 1

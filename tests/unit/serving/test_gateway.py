@@ -17,8 +17,12 @@ from dockyard.serving.engine._http import HttpClient, HttpServer, Request, Respo
 from dockyard.serving.gateway import Gateway, GatewayConfig, static_discovery
 from dockyard.serving.gateway.endpoints import EngineRole
 
-CHAT = {"model": "emulated-llama-2-7b", "messages": [{"role": "user", "content": "hello " * 50}],
-        "max_tokens": 4, "stream": True}
+CHAT = {
+    "model": "emulated-llama-2-7b",
+    "messages": [{"role": "user", "content": "hello " * 50}],
+    "max_tokens": 4,
+    "stream": True,
+}
 
 
 def dead_url() -> str:
@@ -38,10 +42,14 @@ async def failing_server() -> HttpServer:
 
 @asynccontextmanager
 async def fleet(
-    n: int, extra: list[str] | None = None, roles: dict[int, EngineRole] | None = None, **config: Any
+    n: int,
+    extra: list[str] | None = None,
+    roles: dict[int, EngineRole] | None = None,
+    **config: Any,
 ) -> AsyncIterator[tuple[Gateway, list[EngineServer]]]:
     engines = [
-        EngineServer(EngineConfig(time_scale=200.0, role=(roles or {}).get(i, "both"))) for i in range(n)
+        EngineServer(EngineConfig(time_scale=200.0, role=(roles or {}).get(i, "both")))
+        for i in range(n)
     ]
     for engine in engines:
         await engine.start()
@@ -59,8 +67,13 @@ async def fleet(
 
 async def chat(url: str, body: dict[str, Any] | None = None) -> tuple[int, list[str]]:
     client = HttpClient()
-    response = await client.request("POST", url + "/v1/chat/completions", json.dumps(body or CHAT).encode(),
-                                    {"content-type": "application/json"}, timeout=10)
+    response = await client.request(
+        "POST",
+        url + "/v1/chat/completions",
+        json.dumps(body or CHAT).encode(),
+        {"content-type": "application/json"},
+        timeout=10,
+    )
     data = await asyncio.wait_for(response.read(), 10)
     await client.close()
     events = [e for e in data.decode().split("\n\n") if e.startswith("data: ")]
@@ -87,8 +100,9 @@ def test_failed_endpoint_is_retried_and_its_circuit_opens(bad: str) -> None:
         broken = await failing_server() if bad == "http-500" else None
         bad_url = f"http://127.0.0.1:{broken.port}" if broken else dead_url()
         try:
-            async with fleet(1, extra=[bad_url], policy="round-robin", failure_threshold=2,
-                             open_seconds=60) as (gateway, _):
+            async with fleet(
+                1, extra=[bad_url], policy="round-robin", failure_threshold=2, open_seconds=60
+            ) as (gateway, _):
                 statuses = [(await chat(gateway.url))[0] for _ in range(6)]
                 state = {e.url: e for e in gateway.endpoints}[bad_url]
                 return statuses, {"failures": state.failures, "open": state.open_until > 0}
@@ -107,8 +121,9 @@ def test_no_endpoint_answers_503_at_once() -> None:
         await gateway.start()
         try:
             client = HttpClient()
-            response = await client.request("POST", gateway.url + "/v1/chat/completions",
-                                            json.dumps(CHAT).encode(), timeout=10)
+            response = await client.request(
+                "POST", gateway.url + "/v1/chat/completions", json.dumps(CHAT).encode(), timeout=10
+            )
             body = await response.json()
             await client.close()
             return response.status, [body["error"]["type"]]
@@ -120,11 +135,17 @@ def test_no_endpoint_answers_503_at_once() -> None:
 
 @pytest.mark.parametrize(
     ("prompt_words", "expect_disaggregated"),
-    [pytest.param(20, 0, id="short-prompt-decodes-locally"), pytest.param(800, 1, id="long-prompt-prefills-remotely")],
+    [
+        pytest.param(20, 0, id="short-prompt-decodes-locally"),
+        pytest.param(800, 1, id="long-prompt-prefills-remotely"),
+    ],
 )
 def test_pd_disaggregation_by_uncached_tokens(prompt_words: int, expect_disaggregated: int) -> None:
     async def scenario() -> tuple[int, int, int]:
-        async with fleet(2, roles={0: "prefill", 1: "decode"}, pd_threshold_tokens=512) as (gateway, engines):
+        async with fleet(2, roles={0: "prefill", 1: "decode"}, pd_threshold_tokens=512) as (
+            gateway,
+            engines,
+        ):
             body = dict(CHAT, messages=[{"role": "user", "content": "word " * prompt_words}])
             status, _ = await chat(gateway.url, body)
             return status, gateway.stats.disaggregated, engines[1].engine.stats.kv_transfer_tokens
@@ -145,6 +166,10 @@ def test_metrics_report_routing_and_latency() -> None:
             return text
 
     text = asyncio.run(scenario())
-    for name in ("dockyard_gateway_ttft_seconds_count 1", "dockyard_gateway_routing_decisions_total{",
-                 "dockyard_gateway_estimated_prefix_hit_ratio{", "dockyard_gateway_endpoint_inflight{"):
+    for name in (
+        "dockyard_gateway_ttft_seconds_count 1",
+        "dockyard_gateway_routing_decisions_total{",
+        "dockyard_gateway_estimated_prefix_hit_ratio{",
+        "dockyard_gateway_endpoint_inflight{",
+    ):
         assert name in text

@@ -28,7 +28,9 @@ def test_hits_are_shared_and_survive_their_sequence() -> None:
         pytest.param(2, [1, 2], [3, 4], [], id="all-evicted"),
     ],
 )
-def test_lru_eviction_order(blocks: int, first: list[int], second: list[int], survivors: list[int]) -> None:
+def test_lru_eviction_order(
+    blocks: int, first: list[int], second: list[int], survivors: list[int]
+) -> None:
     cache = PrefixCache(blocks)
     a = cache.allocate(first, len(first))
     assert a is not None
@@ -36,7 +38,12 @@ def test_lru_eviction_order(blocks: int, first: list[int], second: list[int], su
     cache.free(a)
     b = cache.allocate(second, len(second))
     assert b is not None
-    assert [h for h in first if cache.lookup([h]) if cache.lookup(first[: first.index(h) + 1]) == first.index(h) + 1] == survivors
+    assert [
+        h
+        for h in first
+        if cache.lookup([h])
+        if cache.lookup(first[: first.index(h) + 1]) == first.index(h) + 1
+    ] == survivors
 
 
 def test_allocation_is_all_or_nothing_when_full() -> None:

@@ -27,15 +27,21 @@ class Case:
 
 
 CASES = {
-    "predictive-follows-the-cached-prefix": Case("predictive", [("b", list(range(100)))], expect="b"),
+    "predictive-follows-the-cached-prefix": Case(
+        "predictive", [("b", list(range(100)))], expect="b"
+    ),
     "predictive-leaves-a-prefix-when-its-queue-costs-more": Case(
         "predictive", [("b", list(range(100)))], pending={"b": 5000}, expect="a"
     ),
     "predictive-spreads-new-prefixes-by-queued-work": Case(
         "predictive", pending={"a": 300, "c": 100}, inflight={"a": 1, "c": 1}, expect="b"
     ),
-    "least-load-takes-the-idlest": Case("least-load", inflight={"a": 3, "b": 1, "c": 2}, expect="b"),
-    "cache-aware-matches-above-threshold": Case("cache-aware", [("c", list(range(100)))], expect="c"),
+    "least-load-takes-the-idlest": Case(
+        "least-load", inflight={"a": 3, "b": 1, "c": 2}, expect="b"
+    ),
+    "cache-aware-matches-above-threshold": Case(
+        "cache-aware", [("c", list(range(100)))], expect="c"
+    ),
     "cache-aware-balances-when-imbalanced": Case(
         "cache-aware", [("c", list(range(100)))], inflight={"a": 10, "b": 11, "c": 100}, expect="a"
     ),

@@ -10,7 +10,9 @@ from dockyard.serving.engine.tokens import count_tokens, render_chat
 from dockyard.serving.groups.api import RoleBasedGroupSpec
 from dockyard.serving.groups.controller import PodView, plan_role
 
-SHAPE = TraceShape(groups=3, prompts_per_group=4, system_len=100, question_len=10, output_len=5, turns=2)
+SHAPE = TraceShape(
+    groups=3, prompts_per_group=4, system_len=100, question_len=10, output_len=5, turns=2
+)
 
 
 @pytest.mark.parametrize("name", ["shared-prefix", "multi-turn", "no-sharing"])
@@ -40,13 +42,28 @@ def test_poisson_arrivals_have_the_rate() -> None:
     assert 3800 / 50 < times[-1] < 4200 / 50
 
 
-def role(replicas: int, surge: int = 0, unavailable: int = 1, partition: int = 0, recreate: bool = False):  # type: ignore[no-untyped-def]
-    spec = RoleBasedGroupSpec.model_validate({"roles": [{
-        "name": "decode", "replicas": replicas,
-        "rolloutStrategy": {"type": "Recreate" if recreate else "RollingUpdate",
-                            "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable, "partition": partition}},
-        "template": {"spec": {"containers": [{"name": "e", "image": "busybox"}]}},
-    }]})
+def role(
+    replicas: int, surge: int = 0, unavailable: int = 1, partition: int = 0, recreate: bool = False
+):  # type: ignore[no-untyped-def]
+    spec = RoleBasedGroupSpec.model_validate(
+        {
+            "roles": [
+                {
+                    "name": "decode",
+                    "replicas": replicas,
+                    "rolloutStrategy": {
+                        "type": "Recreate" if recreate else "RollingUpdate",
+                        "rollingUpdate": {
+                            "maxSurge": surge,
+                            "maxUnavailable": unavailable,
+                            "partition": partition,
+                        },
+                    },
+                    "template": {"spec": {"containers": [{"name": "e", "image": "busybox"}]}},
+                }
+            ]
+        }
+    )
     return spec.roles[0]
 
 
@@ -57,12 +74,32 @@ def pod(index: int, rev: str = "new", ready: bool = True, draining: bool = False
 PLANS = {
     "create-missing": (role(3), [pod(0)], [1, 2], []),
     "scale-down-drains-highest": (role(1), [pod(0), pod(1), pod(2)], [], ["p1-new", "p2-new"]),
-    "surge-creates-replacement-first": (role(2, surge=1, unavailable=0), [pod(0, "old"), pod(1, "old")], [0], []),
-    "unavailable-budget-drains-old": (role(2, surge=0, unavailable=1), [pod(0, "old"), pod(1, "old")], [], ["p0-old"]),
+    "surge-creates-replacement-first": (
+        role(2, surge=1, unavailable=0),
+        [pod(0, "old"), pod(1, "old")],
+        [0],
+        [],
+    ),
+    "unavailable-budget-drains-old": (
+        role(2, surge=0, unavailable=1),
+        [pod(0, "old"), pod(1, "old")],
+        [],
+        ["p0-old"],
+    ),
     "ready-replacement-retires-old": (role(1), [pod(0, "old"), pod(0, "new")], [], ["p0-old"]),
     "unready-replacement-keeps-old": (role(1), [pod(0, "old"), pod(0, "new", ready=False)], [], []),
-    "partition-keeps-low-indices": (role(2, partition=1, unavailable=2), [pod(0, "old"), pod(1, "old")], [], ["p1-old"]),
-    "recreate-drains-all-old": (role(2, recreate=True), [pod(0, "old"), pod(1, "old")], [], ["p0-old", "p1-old"]),
+    "partition-keeps-low-indices": (
+        role(2, partition=1, unavailable=2),
+        [pod(0, "old"), pod(1, "old")],
+        [],
+        ["p1-old"],
+    ),
+    "recreate-drains-all-old": (
+        role(2, recreate=True),
+        [pod(0, "old"), pod(1, "old")],
+        [],
+        ["p0-old", "p1-old"],
+    ),
     "draining-pod-is-replaced": (role(1), [pod(0, "old", draining=True)], [0], []),
 }
 
@@ -83,7 +120,15 @@ def test_plan_role(r, pods, create, drain) -> None:  # type: ignore[no-untyped-d
 )
 def test_bad_dependencies_are_rejected(roles: list[tuple[str, list[str]]], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        RoleBasedGroupSpec.model_validate({"roles": [
-            {"name": n, "dependencies": d, "template": {"spec": {"containers": [{"name": "e", "image": "busybox"}]}}}
-            for n, d in roles
-        ]})
+        RoleBasedGroupSpec.model_validate(
+            {
+                "roles": [
+                    {
+                        "name": n,
+                        "dependencies": d,
+                        "template": {"spec": {"containers": [{"name": "e", "image": "busybox"}]}},
+                    }
+                    for n, d in roles
+                ]
+            }
+        )

@@ -3,7 +3,7 @@
 Serving layer. Each request streams (SSE); time to first token is the arrival of the
 first chunk that carries generated text, inter-token latency the mean gap between later
 text chunks. Times are measured in wall seconds and reported in emulated seconds
-(× ``time_scale``), the unit the engines run in.
+(x ``time_scale``), the unit the engines run in.
 """
 
 from __future__ import annotations
@@ -35,8 +35,15 @@ def _text_events(chunk: bytes) -> int:
 
 
 async def _one(
-    client: HttpClient, url: str, request: TraceRequest, model: str, start: float, at: float,
-    scale: float, timeout: float, keepalive: bool,
+    client: HttpClient,
+    url: str,
+    request: TraceRequest,
+    model: str,
+    start: float,
+    at: float,
+    scale: float,
+    timeout: float,
+    keepalive: bool,
 ) -> RequestResult:
     delay = start + at - time.monotonic()
     if delay > 0:
@@ -81,8 +88,13 @@ async def _one(
 
 
 async def run_stage(
-    url: str, requests: list[TraceRequest], arrivals: list[float], model: str, scale: float,
-    timeout: float = 300.0, keepalive: bool = False,
+    url: str,
+    requests: list[TraceRequest],
+    arrivals: list[float],
+    model: str,
+    scale: float,
+    timeout: float = 300.0,
+    keepalive: bool = False,
 ) -> tuple[list[RequestResult], float]:
     """Send ``requests`` at ``arrivals`` (emulated seconds); results and wall duration.
 
@@ -94,7 +106,9 @@ async def run_stage(
     client = HttpClient(max_idle_per_host=1024)
     start = time.monotonic() + 0.05
     tasks = [
-        asyncio.create_task(_one(client, url, r, model, start, at / scale, scale, timeout, keepalive))
+        asyncio.create_task(
+            _one(client, url, r, model, start, at / scale, scale, timeout, keepalive)
+        )
         for r, at in zip(requests, arrivals, strict=True)
     ]
     results = await asyncio.gather(*tasks)

@@ -34,7 +34,9 @@ class OverheadConfig:
 
 def _requests(n: int, output_len: int) -> list[TraceRequest]:
     return [
-        TraceRequest(({"role": "user", "content": f"request {i}: say something short"},), output_len, str(i))
+        TraceRequest(
+            ({"role": "user", "content": f"request {i}: say something short"},), output_len, str(i)
+        )
         for i in range(n)
     ]
 
@@ -68,10 +70,14 @@ def run_overhead(cfg: OverheadConfig) -> dict[str, Any]:
         for keepalive in (True, False):
             _measure(fleet.urls[0], warm, keepalive)
             direct[keepalive] = _measure(fleet.urls[0], cfg, keepalive)
-            rows.append({"router": "direct", "policy": "", "keepalive": keepalive, **direct[keepalive]})
+            rows.append(
+                {"router": "direct", "policy": "", "keepalive": keepalive, **direct[keepalive]}
+            )
         for spec in cfg.routers:
             if not peer_available(spec.router):
-                rows.append({"router": spec.router, "policy": spec.policy, "skipped": "not installed"})
+                rows.append(
+                    {"router": spec.router, "policy": spec.policy, "skipped": "not installed"}
+                )
                 continue
             proc, url = start_router(spec, fleet.urls, cfg.logs)
             try:
@@ -102,14 +108,29 @@ def run_overhead(cfg: OverheadConfig) -> dict[str, Any]:
     return {
         "benchmark": "gateway-overhead",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "config": {"rate": cfg.rate, "duration": cfg.duration, "output_len": cfg.output_len, "stream": True},
+        "config": {
+            "rate": cfg.rate,
+            "duration": cfg.duration,
+            "output_len": cfg.output_len,
+            "stream": True,
+        },
         "results": rows,
     }
 
 
 def overhead_table(result: dict[str, Any]) -> str:
-    keys = ("router", "policy", "keepalive", "ttft_p50_ms", "ttft_p99_ms", "added_ttft_p50_ms", "added_ttft_p99_ms",
-            "added_e2e_p50_ms", "added_e2e_p99_ms", "errors")
+    keys = (
+        "router",
+        "policy",
+        "keepalive",
+        "ttft_p50_ms",
+        "ttft_p99_ms",
+        "added_ttft_p50_ms",
+        "added_ttft_p99_ms",
+        "added_e2e_p50_ms",
+        "added_e2e_p99_ms",
+        "errors",
+    )
     rows = [[str(r.get(k, "")) for k in keys] for r in result["results"]]
     widths = [max(len(k), *(len(r[i]) for r in rows)) for i, k in enumerate(keys)]
     lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True))]

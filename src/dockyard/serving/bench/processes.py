@@ -96,16 +96,34 @@ def _python_env() -> dict[str, str]:
 class Fleet:
     """``engines`` emulated engines, one process each."""
 
-    def __init__(self, engines: int, kv_blocks: int, time_scale: float, logs: Path,
-                 profile: str = "h100-llama2-7b", extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        engines: int,
+        kv_blocks: int,
+        time_scale: float,
+        logs: Path,
+        profile: str = "h100-llama2-7b",
+        extra: list[str] | None = None,
+    ) -> None:
         self.urls: list[str] = []
         self.procs: list[Process] = []
         env = _python_env()
         for i in range(engines):
             port = free_port()
-            argv = [sys.executable, "-m", "dockyard.serving.engine", "--port", str(port),
-                    "--kv-blocks", str(kv_blocks), "--time-scale", str(time_scale),
-                    "--profile", profile, *(extra or [])]
+            argv = [
+                sys.executable,
+                "-m",
+                "dockyard.serving.engine",
+                "--port",
+                str(port),
+                "--kv-blocks",
+                str(kv_blocks),
+                "--time-scale",
+                str(time_scale),
+                "--profile",
+                profile,
+                *(extra or []),
+            ]
             self.procs.append(Process(argv, logs / f"engine-{i}.log", env))
             self.urls.append(f"http://127.0.0.1:{port}")
         for url, proc in zip(self.urls, self.procs, strict=True):
@@ -122,8 +140,15 @@ def start_router(spec: RouterSpec, engines: list[str], logs: Path) -> tuple[Proc
     url = f"http://127.0.0.1:{port}"
     log = logs / f"router-{spec.router}-{spec.policy}.log"
     if spec.router == "dockyard":
-        argv = [sys.executable, "-m", "dockyard.serving.gateway", "--port", str(port),
-                "--policy", spec.policy]
+        argv = [
+            sys.executable,
+            "-m",
+            "dockyard.serving.gateway",
+            "--port",
+            str(port),
+            "--policy",
+            spec.policy,
+        ]
         for engine in engines:
             argv += ["--engine", engine]
         proc = Process(argv, log, _python_env())
@@ -134,8 +159,18 @@ def start_router(spec: RouterSpec, engines: list[str], logs: Path) -> tuple[Proc
         argv = [exe]
         if spec.router == "sglang-router":
             argv.append("launch")
-        argv += ["--host", "127.0.0.1", "--port", str(port), "--policy", spec.policy,
-                 "--prometheus-port", str(free_port()), "--worker-urls", *engines]
+        argv += [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--policy",
+            spec.policy,
+            "--prometheus-port",
+            str(free_port()),
+            "--worker-urls",
+            *engines,
+        ]
         if spec.router == "sglang-router":
             argv += ["--log-level", "warn"]
         else:

@@ -68,7 +68,9 @@ def summarize(
         "prefix_hit_rate": round(hits / queries, 4) if queries else 0.0,
         "load_cv": round(cv, 3),
         "per_engine_requests": per_engine,
-        "preemptions": sum(a["preemptions"] - b["preemptions"] for a, b in zip(after, before, strict=True)),
+        "preemptions": sum(
+            a["preemptions"] - b["preemptions"] for a, b in zip(after, before, strict=True)
+        ),
     }
 
 
@@ -92,7 +94,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table of result rows (the JSON has every field)."""
     header = [title for _, title in COLUMNS]
     body = [[str(row.get(key, "")) for key, _ in COLUMNS] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
     return "\n".join(lines)

@@ -1,12 +1,12 @@
-"""``dockyard bench gateway``: every router × trace × rate on the same fleet shape and trace.
+"""``dockyard bench gateway``: every router x trace x rate on the same fleet shape and trace.
 
 Serving layer. For each trace and each router (Dockyard's policies and the installed
 peers), a fresh fleet of emulated engines starts (empty caches), the router starts in front
 of it, and a warm-up of ``warmup`` emulated seconds at the first rate fills the caches (not reported), then
 the rate ladder runs in ascending order, each stage replaying the next
-``rate × duration`` requests of the same seeded trace with seeded Poisson arrivals, so all
+``rate x duration`` requests of the same seeded trace with seeded Poisson arrivals, so all
 routers see identical requests at identical times. Results go to a JSON file with a
-``results`` list (one row per trace × router × rate).
+``results`` list (one row per trace x router x rate).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def working_set_fraction(cfg: BenchConfig, trace: str) -> float:
     shape = cfg.shape
     if trace == "no-sharing":
         return 0.0
-    tokens = shape.groups * shape.system_len
+    tokens: float = shape.groups * shape.system_len
     if trace == "multi-turn":
         # open conversations at their mean length
         turn = shape.question_len + shape.output_len
@@ -96,8 +96,15 @@ def run(cfg: BenchConfig, progress: Callable[[str], None] = print) -> dict[str, 
                 if cfg.warmup > 0:
                     # Same requests for every router: the trace's head, at the first rate.
                     n = max(1, round(cfg.rates[0] * cfg.warmup))
-                    asyncio.run(run_stage(url, trace[:n], poisson_arrivals(n, cfg.rates[0], cfg.seed - 1),
-                                          MODEL, cfg.time_scale))
+                    asyncio.run(
+                        run_stage(
+                            url,
+                            trace[:n],
+                            poisson_arrivals(n, cfg.rates[0], cfg.seed - 1),
+                            MODEL,
+                            cfg.time_scale,
+                        )
+                    )
                     cursor = n
                 for i, rate in enumerate(cfg.rates):
                     n = max(1, round(rate * cfg.duration))
@@ -105,11 +112,18 @@ def run(cfg: BenchConfig, progress: Callable[[str], None] = print) -> dict[str, 
                     cursor += n
                     arrivals = poisson_arrivals(n, rate, cfg.seed * 1000 + i)
                     before = _counters(fleet.urls)
-                    results, wall = asyncio.run(run_stage(url, batch, arrivals, MODEL, cfg.time_scale))
+                    results, wall = asyncio.run(
+                        run_stage(url, batch, arrivals, MODEL, cfg.time_scale)
+                    )
                     time.sleep(0.2)
                     after = _counters(fleet.urls)
-                    row = {"trace": trace_name, "router": spec.router, "policy": spec.policy,
-                           "rate": rate, **summarize(results, wall, cfg.time_scale, before, after)}
+                    row = {
+                        "trace": trace_name,
+                        "router": spec.router,
+                        "policy": spec.policy,
+                        "rate": rate,
+                        **summarize(results, wall, cfg.time_scale, before, after),
+                    }
                     rows.append(row)
                     progress(
                         f"{trace_name:13} {spec.label:26} rate {rate:>5}: TTFT p90 "

@@ -65,8 +65,10 @@ def shared_prefix(shape: TraceShape, seed: int) -> list[TraceRequest]:
         for _ in range(shape.prompts_per_group):
             out.append(
                 TraceRequest(
-                    ({"role": "system", "content": system},
-                     {"role": "user", "content": _text(rng, shape.question_len)}),
+                    (
+                        {"role": "system", "content": system},
+                        {"role": "user", "content": _text(rng, shape.question_len)},
+                    ),
                     shape.output_len,
                     f"g{g}",
                 )
@@ -86,7 +88,9 @@ def multi_turn(shape: TraceShape, seed: int) -> list[TraceRequest]:
     def opening() -> list[dict[str, str]]:
         nonlocal started
         started += 1
-        return [{"role": "system", "content": f"[chat {started}] " + _text(rng, shape.system_len // 2)}]
+        return [
+            {"role": "system", "content": f"[chat {started}] " + _text(rng, shape.system_len // 2)}
+        ]
 
     open_chats = [opening() for _ in range(shape.groups)]
     ids = list(range(1, shape.groups + 1))
@@ -108,7 +112,12 @@ def no_sharing(shape: TraceShape, seed: int) -> list[TraceRequest]:
     n = shape.groups * shape.prompts_per_group
     return [
         TraceRequest(
-            ({"role": "user", "content": f"[{i}] " + _text(rng, shape.system_len + shape.question_len)},),
+            (
+                {
+                    "role": "user",
+                    "content": f"[{i}] " + _text(rng, shape.system_len + shape.question_len),
+                },
+            ),
             shape.output_len,
             f"u{i}",
         )

@@ -10,4 +10,12 @@ from .batching import Engine, EngineConfig
 from .profile import H100_LLAMA2_7B, PROFILES, ZERO, StepProfile
 from .server import EngineServer
 
-__all__ = ["H100_LLAMA2_7B", "PROFILES", "ZERO", "Engine", "EngineConfig", "EngineServer", "StepProfile"]
+__all__ = [
+    "H100_LLAMA2_7B",
+    "PROFILES",
+    "ZERO",
+    "Engine",
+    "EngineConfig",
+    "EngineServer",
+    "StepProfile",
+]

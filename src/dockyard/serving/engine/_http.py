@@ -213,7 +213,9 @@ class HttpServer:
         try:
             response = await self.handler(Request(method, target, headers, body))
         except Exception as exc:  # a handler bug must not kill the connection loop silently
-            response = Response.error(500, f"internal error: {type(exc).__name__}: {exc}", "server_error")
+            response = Response.error(
+                500, f"internal error: {type(exc).__name__}: {exc}", "server_error"
+            )
         out = dict(response.headers)
         if not keep_alive:
             out["connection"] = "close"

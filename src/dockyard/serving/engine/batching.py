@@ -22,6 +22,7 @@ waiting a transfer time for the blocks they do not hold, instead of computing th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections import deque
@@ -102,8 +103,27 @@ class Histogram:
         self.n += 1
 
 
-LATENCY_BOUNDS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
-                  2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0)
+LATENCY_BOUNDS = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+)
 
 
 @dataclass
@@ -157,10 +177,8 @@ class Engine:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     def submit(
@@ -217,11 +235,11 @@ class Engine:
                 self._wake.clear()
                 timeout = None
                 if self.transferring:
-                    timeout = max(0.0, min(s.ready_at for s in self.transferring) - time.monotonic())
-                try:
+                    timeout = max(
+                        0.0, min(s.ready_at for s in self.transferring) - time.monotonic()
+                    )
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
-                except TimeoutError:
-                    pass
                 continue
             seconds = self._step_seconds(plan)
             await asyncio.sleep(seconds)

@@ -4,24 +4,25 @@ Serving layer, standard library only. Calibration (the default ``H100_LLAMA2_7B`
 
 * Batch forward time against batched tokens comes from Vidur's profile of Llama-2-7B on one
   H100 (Agrawal et al., "Vidur: A Large-Scale Simulation Framework for LLM Inference",
-  MLSys 2024; profiled MLP/linear part): about 5.6 ms per forward for 1–64 tokens, 12 ms at
+  MLSys 2024; profiled MLP/linear part): about 5.6 ms per forward for 1-64 tokens, 12 ms at
   512, 40 ms at 2,048 and 84 ms at 4,096 — flat up to a knee, then linear. Between points
   we interpolate linearly; beyond the last point we extend the last slope.
 * Attention is added on top: decode reads every running sequence's KV once per step
   (Llama-2-7B keeps 0.5 MiB of KV per token; at ~3.3 TB/s of HBM that is ~0.15 ms per 1,000
   context tokens), and a prefill chunk attends over its cached prefix plus itself
-  (~1.5e-6 ms per token-pair, about 8.4e9 FLOP per 1,000×1,000 at ~5.5e14 FLOP/s).
+  (~1.5e-6 ms per token-pair, about 8.4e9 FLOP per 1,000x1,000 at ~5.5e14 FLOP/s).
 * KV transfer for prefill/decode disaggregation: 0.5 MiB per token over one 400 Gb/s RDMA
   NIC per GPU (the DGX H100 layout, ~50 GB/s) is ~0.01 ms per token, plus 2 ms of fixed
   handshake.
 
-These land inside llm-d's reference ranges for a 7–8B model on H100 (tens of ms of overhead,
-10–15 ms per output token under load). The ``time_scale`` of the engine divides every duration
+These land inside llm-d's reference ranges for a 7-8B model on H100 (tens of ms of overhead,
+10-15 ms per output token under load). The ``time_scale`` of the engine divides every duration
 so that a run on a CPU finishes quickly; reported latencies are in emulated time.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 
@@ -43,7 +44,7 @@ class StepProfile:
         pts = self.points
         if batched_tokens <= pts[0][0]:
             return pts[0][1]
-        for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+        for (x0, y0), (x1, y1) in itertools.pairwise(pts):
             if batched_tokens <= x1:
                 return y0 + (y1 - y0) * (batched_tokens - x0) / (x1 - x0)
         (x0, y0), (x1, y1) = pts[-2], pts[-1]

@@ -29,7 +29,7 @@ from typing import Any
 from . import metrics
 from ._http import HttpServer, Request, Response
 from .batching import FINISHED, Engine, EngineConfig, Sequence
-from .tokens import count_tokens, output_token, prompt_text, block_hashes
+from .tokens import block_hashes, count_tokens, output_token, prompt_text
 
 SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"}
 
@@ -77,7 +77,9 @@ class EngineServer:
         if path in ("/health", "/health_generate", "/ping"):
             return Response(200)
         if path == "/metrics":
-            return Response.text(metrics.render(self.engine, self.url), content_type="text/plain; version=0.0.4")
+            return Response.text(
+                metrics.render(self.engine, self.url), content_type="text/plain; version=0.0.4"
+            )
         if path == "/v1/models":
             return Response.json(
                 {
@@ -116,7 +118,9 @@ class EngineServer:
             "model_path": cfg.model,
             "served_model_name": cfg.model,
             "role": cfg.role,
-            "disaggregation_mode": {"both": "null", "prefill": "prefill", "decode": "decode"}[cfg.role],
+            "disaggregation_mode": {"both": "null", "prefill": "prefill", "decode": "decode"}[
+                cfg.role
+            ],
             "max_running_requests": cfg.max_num_seqs,
             "chunked_prefill_size": cfg.max_batched_tokens,
             "page_size": 16,
@@ -163,9 +167,7 @@ class EngineServer:
             )
         kv_params = body.get("kv_transfer_params") or {}
         remote_kv = bool(kv_params.get("do_remote_prefill")) and self.config.role != "prefill"
-        seq = self.engine.submit(
-            prompt_tokens, block_hashes(text), max_tokens, remote_kv
-        )
+        seq = self.engine.submit(prompt_tokens, block_hashes(text), max_tokens, remote_kv)
         seed = sum(map(ord, text[-32:]))
         if path == "/generate":
             return await self._sglang(seq, seed, bool(body.get("stream")))
@@ -242,7 +244,15 @@ class EngineServer:
                     choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
                 else:
                     choice = {"index": 0, "text": token, "finish_reason": finish}
-                yield _sse({"id": rid, "object": obj, "created": created, "model": model, "choices": [choice]})
+                yield _sse(
+                    {
+                        "id": rid,
+                        "object": obj,
+                        "created": created,
+                        "model": model,
+                        "choices": [choice],
+                    }
+                )
             if include_usage:
                 yield _sse(
                     {

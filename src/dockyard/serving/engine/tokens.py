@@ -50,9 +50,7 @@ def render_chat(messages: list[dict[str, Any]]) -> str:
     for message in messages:
         content = message.get("content") or ""
         if isinstance(content, list):  # OpenAI content parts
-            content = "".join(
-                str(p.get("text", "")) for p in content if isinstance(p, dict)
-            )
+            content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
         parts.append(f"<|{message.get('role', 'user')}|>\n{content}\n")
     parts.append("<|assistant|>\n")
     return "".join(parts)

@@ -45,13 +45,17 @@ def endpoints_of(pool: dict[str, Any], pods: list[dict[str, Any]]) -> dict[str, 
     for pod in pods:
         status = pod.get("status") or {}
         meta = pod.get("metadata") or {}
-        if status.get("phase") != "Running" or not status.get("podIP") or meta.get("deletionTimestamp"):
+        if (
+            status.get("phase") != "Running"
+            or not status.get("podIP")
+            or meta.get("deletionTimestamp")
+        ):
             continue
         if DRAINING_ANNOTATION in (meta.get("annotations") or {}):
             continue  # being scaled down or replaced: finish what it has, take nothing new
         port = int((meta.get("annotations") or {}).get(PORT_ANNOTATION) or target)
         role = (meta.get("labels") or {}).get(ENGINE_ROLE_LABEL, "both")
-        out[f"http://{status['podIP']}:{port}"] = role if role in ("prefill", "decode") else "both"  # type: ignore[assignment]
+        out[f"http://{status['podIP']}:{port}"] = role if role in ("prefill", "decode") else "both"
     return out
 
 
@@ -64,7 +68,9 @@ def pool_discovery(
     base = api_url.rstrip("/")
 
     async def discover() -> dict[str, EngineRole]:
-        response = await client.request("GET", base + POOL_PATH.format(ns=namespace, name=pool), headers=headers, timeout=5)
+        response = await client.request(
+            "GET", base + POOL_PATH.format(ns=namespace, name=pool), headers=headers, timeout=5
+        )
         body = json.loads(await response.read())
         if response.status != 200:
             raise RuntimeError(f"InferencePool {namespace}/{pool}: HTTP {response.status}")

@@ -53,7 +53,11 @@ def parse_metrics(text: str, at: float) -> Scraped:
             out.waiting = number
         elif name in ("vllm:num_requests_running", "sglang:num_running_reqs"):
             out.running = number
-        elif name in ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "sglang:token_usage"):
+        elif name in (
+            "vllm:kv_cache_usage_perc",
+            "vllm:gpu_cache_usage_perc",
+            "sglang:token_usage",
+        ):
             out.kv_usage = number
         elif name == "vllm:cache_config_info":
             for part in labels.split(","):
@@ -132,7 +136,9 @@ class Monitor:
     async def _check(self, url: str) -> None:
         ok = False
         with contextlib.suppress(Exception):
-            response = await self.client.request("GET", url + "/health", timeout=self.config.health_timeout)
+            response = await self.client.request(
+                "GET", url + "/health", timeout=self.config.health_timeout
+            )
             await asyncio.wait_for(response.read(), self.config.health_timeout)
             ok = response.status == 200
         endpoint = self.endpoints.by_url.get(url)
@@ -164,7 +170,9 @@ class Monitor:
     async def _events(self, url: str) -> None:
         after = self._cursors.get(url, 0)
         try:
-            response = await self.client.request("GET", f"{url}/kv_events?after={after}", timeout=1.0)
+            response = await self.client.request(
+                "GET", f"{url}/kv_events?after={after}", timeout=1.0
+            )
             if response.status != 200:
                 await response.read()
                 return

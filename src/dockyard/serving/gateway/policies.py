@@ -10,10 +10,10 @@ Policies (``POLICIES``):
 * ``least-load`` — fewest requests in flight through this gateway.
 * ``gie`` — the Gateway API Inference Extension's default scorer profile: prefix score
   (consecutive matched 64-character blocks / total, at most 256 blocks, LRU of 31,250
-  entries per endpoint) × 3 + queue score ((maxQ − q)/(maxQ − minQ) from scraped
-  ``num_requests_waiting``) × 2 + KV score (1 − scraped KV usage) × 2; highest wins.
+  entries per endpoint) x 3 + queue score ((maxQ - q)/(maxQ - minQ) from scraped
+  ``num_requests_waiting``) x 2 + KV score (1 - scraped KV usage) x 2; highest wins.
 * ``cache-aware`` — SGLang router's cache-aware policy: if load is imbalanced
-  (max − min > 64 and max > 1.5 × min) take the least loaded; else the best prefix match if
+  (max - min > 64 and max > 1.5 x min) take the least loaded; else the best prefix match if
   its match rate exceeds 0.3; else the least loaded.
 * ``predictive`` (Dockyard's default) — the endpoint with the smallest predicted
   time-to-first-token, in prefill-token units: uncached prompt tokens there (from a prefix
@@ -109,8 +109,9 @@ class LeastLoad(_Stateless):
 class GieWeighted:
     name = "gie"
 
-    def __init__(self, prefix_weight: float = 3, queue_weight: float = 2, kv_weight: float = 2,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, prefix_weight: float = 3, queue_weight: float = 2, kv_weight: float = 2, seed: int = 0
+    ) -> None:
         self.weights = (prefix_weight, queue_weight, kv_weight)
         self.index = PrefixIndex(default_capacity=31_250)
         self._rng = random.Random(seed)
@@ -147,8 +148,13 @@ class GieWeighted:
 class CacheAware:
     name = "cache-aware"
 
-    def __init__(self, cache_threshold: float = 0.3, balance_abs: int = 64,
-                 balance_rel: float = 1.5, seed: int = 0) -> None:
+    def __init__(
+        self,
+        cache_threshold: float = 0.3,
+        balance_abs: int = 64,
+        balance_rel: float = 1.5,
+        seed: int = 0,
+    ) -> None:
         self.cache_threshold = cache_threshold
         self.balance_abs = balance_abs
         self.balance_rel = balance_rel
@@ -158,8 +164,12 @@ class CacheAware:
     def pick(self, request: RouteRequest, candidates: list[Endpoint]) -> Decision:
         loads = [e.inflight for e in candidates]
         least = min(candidates, key=lambda e: (e.inflight, self._rng.random()))
-        if max(loads) - min(loads) > self.balance_abs and max(loads) > self.balance_rel * min(loads):
-            return Decision(least, self.index.match(least.url, list(request.hashes)) * BLOCK_TOKENS, "balance")
+        if max(loads) - min(loads) > self.balance_abs and max(loads) > self.balance_rel * min(
+            loads
+        ):
+            return Decision(
+                least, self.index.match(least.url, list(request.hashes)) * BLOCK_TOKENS, "balance"
+            )
         hashes = list(request.hashes)
         matches = [(self.index.match(e.url, hashes), e) for e in candidates]
         top = max(m for m, _ in matches)
@@ -183,7 +193,7 @@ class Predictive:
     """Dockyard's default; see the module docstring. Weights are in prefill-token units.
 
     New prefixes (less than half the prompt cached anywhere) are placed, among endpoints
-    whose cost is within ``slack`` × prompt tokens of the best, on the one with the smallest
+    whose cost is within ``slack`` x prompt tokens of the best, on the one with the smallest
     *hot footprint*: the prefix blocks its requests reused in the last ``hot_seconds``. This
     spreads shared prefixes by the KV they occupy rather than by momentary load, so no engine
     is handed more working set than it can hold.
@@ -191,9 +201,15 @@ class Predictive:
 
     name = "predictive"
 
-    def __init__(self, decode_weight: float = 48.0, evict_weight: float = 0.5,
-                 default_blocks: int = 4096, slack: float = 0.5, hot_seconds: float = 20.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        decode_weight: float = 48.0,
+        evict_weight: float = 0.5,
+        default_blocks: int = 4096,
+        slack: float = 0.5,
+        hot_seconds: float = 20.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.decode_weight = decode_weight
         self.evict_weight = evict_weight
         self.default_blocks = default_blocks
@@ -237,7 +253,9 @@ class Predictive:
 
     def pick(self, request: RouteRequest, candidates: list[Endpoint]) -> Decision:
         scored = [(self.cost(request, e), e) for e in candidates]
-        (best_cost, best_cached), best = min(scored, key=lambda s: (s[0][0], s[1].inflight, s[1].url))
+        (best_cost, best_cached), best = min(
+            scored, key=lambda s: (s[0][0], s[1].inflight, s[1].url)
+        )
         if best_cached * 2 >= request.prompt_tokens or len(request.hashes) < 2:
             reason = "prefix" if best_cached >= BLOCK_TOKENS else "load"
             return Decision(best, best_cached, reason)

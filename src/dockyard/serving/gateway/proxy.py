@@ -28,7 +28,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.serving.engine._http import (
@@ -69,7 +69,7 @@ class GatewayConfig:
     open_seconds: float = 5.0
     pd_threshold_tokens: int = 512
     kv_events: bool = True
-    monitor: MonitorConfig = MonitorConfig()
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
 
 class _Failed(Exception):
@@ -150,7 +150,11 @@ class Gateway:
                 body = await asyncio.wait_for(upstream.read(), 5)
             except (OSError, HttpError, TimeoutError):
                 continue
-            return Response(upstream.status, body, {"content-type": upstream.headers.get("content-type", "application/json")})
+            return Response(
+                upstream.status,
+                body,
+                {"content-type": upstream.headers.get("content-type", "application/json")},
+            )
         return Response.error(503, "no engine endpoint is available", "service_unavailable")
 
     # -- generation -------------------------------------------------------------------------
@@ -172,7 +176,8 @@ class Gateway:
         for attempt in range(self.config.max_retries + 1):
             now = time.monotonic()
             candidates = [
-                e for e in self.endpoints
+                e
+                for e in self.endpoints
                 if e.role in ("both", "decode") and e.url not in tried and e.available(now)
             ]
             if not candidates:
@@ -192,7 +197,9 @@ class Gateway:
                 ticket.finish("cancelled")  # the client went away before the first byte
                 raise
             except _Failed as exc:
-                log.info("upstream attempt failed", extra={"endpoint": endpoint.url, "error": str(exc)})
+                log.info(
+                    "upstream attempt failed", extra={"endpoint": endpoint.url, "error": str(exc)}
+                )
                 continue
         self.stats.no_endpoint += 1
         return Response.error(503, "no engine endpoint is available", "service_unavailable")

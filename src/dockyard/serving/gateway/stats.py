@@ -18,7 +18,9 @@ class GatewayStats:
     ttft: Histogram = field(default_factory=lambda: Histogram(LATENCY_BOUNDS))
     itl: Histogram = field(default_factory=lambda: Histogram(LATENCY_BOUNDS))
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)  # (endpoint, code)
-    decisions: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # policy, endpoint, reason
+    decisions: Counter[tuple[str, str, str]] = field(
+        default_factory=Counter
+    )  # policy, endpoint, reason
     retries: int = 0
     no_endpoint: int = 0
     disaggregated: int = 0
@@ -31,7 +33,9 @@ class GatewayStats:
         self._histogram(lines, "dockyard_gateway_itl_seconds", self.itl)
         lines.append("# TYPE dockyard_gateway_requests_total counter")
         for (endpoint, code), n in sorted(self.requests.items()):
-            lines.append(f'dockyard_gateway_requests_total{{endpoint="{endpoint}",code="{code}"}} {n}')
+            lines.append(
+                f'dockyard_gateway_requests_total{{endpoint="{endpoint}",code="{code}"}} {n}'
+            )
         lines.append("# TYPE dockyard_gateway_routing_decisions_total counter")
         for (pol, endpoint, reason), n in sorted(self.decisions.items()):
             lines.append(
@@ -49,7 +53,10 @@ class GatewayStats:
         lines.append(f'dockyard_gateway_estimated_prefix_hit_ratio{{policy="{policy}"}} {ratio}')
         per_endpoint = (
             ("dockyard_gateway_endpoint_inflight", lambda e: e.inflight),
-            ("dockyard_gateway_endpoint_pending_prefill_tokens", lambda e: e.pending_prefill_tokens),
+            (
+                "dockyard_gateway_endpoint_pending_prefill_tokens",
+                lambda e: e.pending_prefill_tokens,
+            ),
             ("dockyard_gateway_endpoint_decoding", lambda e: e.decoding),
             ("dockyard_gateway_endpoint_waiting", lambda e: e.scraped.waiting),
             ("dockyard_gateway_endpoint_kv_usage", lambda e: e.scraped.kv_usage),
@@ -59,7 +66,9 @@ class GatewayStats:
         for name, read in per_endpoint:
             lines.append(f"# TYPE {name} gauge")
             for endpoint in endpoints:
-                lines.append(f'{name}{{endpoint="{endpoint.url}",role="{endpoint.role}"}} {read(endpoint)}')
+                lines.append(
+                    f'{name}{{endpoint="{endpoint.url}",role="{endpoint.role}"}} {read(endpoint)}'
+                )
         return "\n".join(lines) + "\n"
 
     @staticmethod

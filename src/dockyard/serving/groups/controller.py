@@ -24,6 +24,7 @@ one step (decide with :func:`plan_role`, then apply). Contract:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import hashlib
 import json
@@ -60,7 +61,9 @@ def revision(role: Role) -> str:
     data = json.dumps(
         {
             "template": role.template.model_dump(by_alias=True, exclude_none=True, mode="json"),
-            "runtimes": [r.model_dump(by_alias=True, exclude_none=True) for r in role.engine_runtimes or []],
+            "runtimes": [
+                r.model_dump(by_alias=True, exclude_none=True) for r in role.engine_runtimes or []
+            ],
         },
         sort_keys=True,
     )
@@ -150,7 +153,11 @@ class RoleBasedGroupReconciler:
         group = RoleBasedGroup.model_validate(obj)
         ns, name, uid = key.namespace, key.name, obj["metadata"]["uid"]
         pods, _ = self.store.list(POD, ns, selector_from_match_labels({GROUP_LABEL: name}))
-        pods = [p for p in pods if any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences") or [])]
+        pods = [
+            p
+            for p in pods
+            if any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences") or [])
+        ]
         by_role: dict[str, list[dict[str, Any]]] = {}
         for pod in pods:
             by_role.setdefault(pod["metadata"]["labels"].get(ROLE_LABEL, ""), []).append(pod)
@@ -162,9 +169,17 @@ class RoleBasedGroupReconciler:
             role_pods = by_role.pop(role.name, [])
             views = await asyncio.gather(*(self._view(p, role) for p in role_pods))
             ready = sum(1 for v in views if v.ready and not v.draining and v.index < role.replicas)
-            updated = sum(1 for v in views if v.revision == rev and not v.draining and v.index < role.replicas)
-            statuses.append({"name": role.name, "replicas": sum(1 for v in views if not v.draining),
-                             "readyReplicas": ready, "updatedReplicas": updated})
+            updated = sum(
+                1 for v in views if v.revision == rev and not v.draining and v.index < role.replicas
+            )
+            statuses.append(
+                {
+                    "name": role.name,
+                    "replicas": sum(1 for v in views if not v.draining),
+                    "readyReplicas": ready,
+                    "updatedReplicas": updated,
+                }
+            )
             deps = role.dependencies or []
             if not all(d in ready_roles for d in deps):
                 busy = True
@@ -175,7 +190,12 @@ class RoleBasedGroupReconciler:
             for pod_name in plan.drain:
                 self._mark_draining(ns, pod_name)
             busy |= await self._finish_drains(ns, role, role_pods)
-            if ready == role.replicas and updated == role.replicas and not plan.create and not plan.drain:
+            if (
+                ready == role.replicas
+                and updated == role.replicas
+                and not plan.create
+                and not plan.drain
+            ):
                 ready_roles.add(role.name)
             else:
                 busy = True
@@ -228,8 +248,14 @@ class RoleBasedGroupReconciler:
         tmeta = template.get("metadata") or {}
         spec = copy.deepcopy(template["spec"])
         labels = dict(tmeta.get("labels") or {})
-        labels.update({GROUP_LABEL: meta["name"], ROLE_LABEL: role.name, INDEX_LABEL: str(index),
-                       REVISION_LABEL: rev})
+        labels.update(
+            {
+                GROUP_LABEL: meta["name"],
+                ROLE_LABEL: role.name,
+                INDEX_LABEL: str(index),
+                REVISION_LABEL: rev,
+            }
+        )
         annotations = dict(tmeta.get("annotations") or {})
         if role.restart_policy in ("Always", "OnFailure", "Never"):
             spec["restartPolicy"] = role.restart_policy
@@ -251,26 +277,29 @@ class RoleBasedGroupReconciler:
                 "namespace": meta.get("namespace", "default"),
                 "labels": labels,
                 "annotations": annotations,
-                "ownerReferences": [{"apiVersion": RBG_API_VERSION, "kind": "RoleBasedGroup",
-                                     "name": meta["name"], "uid": meta["uid"], "controller": True,
-                                     "blockOwnerDeletion": True}],
+                "ownerReferences": [
+                    {
+                        "apiVersion": RBG_API_VERSION,
+                        "kind": "RoleBasedGroup",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
             },
             "spec": spec,
         }
-        try:
+        with contextlib.suppress(AlreadyExistsError):
             self.store.create(POD, pod)
-        except AlreadyExistsError:
-            pass
 
     def _mark_draining(self, ns: str, name: str) -> None:
         def change(pod: dict[str, Any]) -> None:
             annotations = pod["metadata"].setdefault("annotations", {})
             annotations.setdefault(DRAINING_ANNOTATION, f"{time.time():.3f}")
 
-        try:
+        with contextlib.suppress(NotFoundError):
             self.store.mutate(POD, ns, name, change)
-        except NotFoundError:
-            pass
 
     async def _finish_drains(self, ns: str, role: Role, pods: list[dict[str, Any]]) -> bool:
         """Delete drained Pods; True while some are still draining."""
@@ -283,20 +312,27 @@ class RoleBasedGroupReconciler:
                 continue
             age = now - float(since)
             engine = bool(role.engine_runtimes) and pod.get("status", {}).get("phase") == "Running"
-            if not engine or age >= role.drain_seconds or (age >= MIN_DRAIN_SECONDS and await self._idle(pod)):
+            if (
+                not engine
+                or age >= role.drain_seconds
+                or (age >= MIN_DRAIN_SECONDS and await self._idle(pod))
+            ):
                 self._delete(ns, meta["name"])
             else:
                 pending = True
         return pending
 
     def _delete(self, ns: str, name: str) -> None:
-        try:
+        with contextlib.suppress(NotFoundError):
             self.store.delete(POD, ns, name)
-        except NotFoundError:
-            pass
 
-    def _write_status(self, key: ObjectKey, group: RoleBasedGroup, roles: list[dict[str, Any]],
-                      ready_roles: set[str]) -> None:
+    def _write_status(
+        self,
+        key: ObjectKey,
+        group: RoleBasedGroup,
+        roles: list[dict[str, Any]],
+        ready_roles: set[str],
+    ) -> None:
         all_ready = len(ready_roles) == len(group.spec.roles)
 
         def change(obj: dict[str, Any]) -> None:
@@ -306,14 +342,14 @@ class RoleBasedGroupReconciler:
             previous = {c.get("type"): c for c in status.get("conditions") or []}.get("Ready", {})
             value = "True" if all_ready else "False"
             if previous.get("status") != value:
-                status["conditions"] = [{
-                    "type": "Ready",
-                    "status": value,
-                    "reason": "AllRolesReady" if all_ready else "RolesProgressing",
-                    "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                }]
+                status["conditions"] = [
+                    {
+                        "type": "Ready",
+                        "status": value,
+                        "reason": "AllRolesReady" if all_ready else "RolesProgressing",
+                        "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    }
+                ]
 
-        try:
+        with contextlib.suppress(NotFoundError, ApiError):
             self.store.mutate(key.kind_key, key.namespace, key.name, change)
-        except (NotFoundError, ApiError):
-            pass

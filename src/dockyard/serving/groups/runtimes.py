@@ -31,8 +31,17 @@ def command_line(role: Role, runtime: EngineRuntime) -> tuple[list[str], str | N
     kind = engine_role(role, runtime)
     extra = list(runtime.args or [])
     if runtime.profile_name == "emulator":
-        argv = ["python3", "-m", "dockyard_engine", "--host", "127.0.0.1", "--port", "$(PORT)",
-                "--role", kind]
+        argv = [
+            "python3",
+            "-m",
+            "dockyard_engine",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "$(PORT)",
+            "--role",
+            kind,
+        ]
         if runtime.model:
             argv += ["--model", runtime.model]
         return argv + extra, EMULATOR_IMAGE
@@ -40,11 +49,19 @@ def command_line(role: Role, runtime: EngineRuntime) -> tuple[list[str], str | N
     if runtime.profile_name == "vllm":
         argv = ["vllm", "serve", model, "--host", "0.0.0.0", "--port", "$(PORT)"]
         if kind != "both":
-            argv += ["--kv-transfer-config",
-                     '{"kv_connector":"NixlConnector","kv_role":"kv_both"}']
+            argv += ["--kv-transfer-config", '{"kv_connector":"NixlConnector","kv_role":"kv_both"}']
         return argv + extra, None
-    argv = ["python3", "-m", "sglang.launch_server", "--model-path", model,
-            "--host", "0.0.0.0", "--port", "$(PORT)"]
+    argv = [
+        "python3",
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        model,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "$(PORT)",
+    ]
     if kind != "both":
         argv += ["--disaggregation-mode", kind]
     return argv + extra, None
