@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["pod_start_latency.py", "pod_throughput.py", "api_writes.py"]
+BENCHMARKS = ["pod_start_latency.py", "pod_throughput.py", "api_writes.py", "gateway.py"]
 
 if __name__ == "__main__":
     for script in BENCHMARKS:

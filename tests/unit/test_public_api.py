@@ -16,6 +16,9 @@ PACKAGES = [
     "dockyard.server",
     "dockyard.client",
     "dockyard.testing",
+    "dockyard.serving.engine",
+    "dockyard.serving.gateway",
+    "dockyard.serving.groups",
 ]
 
 

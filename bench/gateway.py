@@ -1,0 +1,71 @@
+"""Inference gateway benchmarks, with the parameters the README reports.
+
+Runs ``dockyard bench overhead`` (added latency at 200 requests/s against a zero-delay
+engine, beside sglang-router and vllm-router) and ``dockyard bench gateway`` for the
+shared-prefix, multi-turn and no-sharing traces (Dockyard's policies beside sglang-router
+and vllm-router on the same fleet and trace). Each writes JSON to ``bench/results/``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from dockyard.serving.cli import app
+
+RUNS = [
+    [
+        "bench",
+        "overhead",
+        "--rate",
+        "200",
+        "--duration",
+        "10",
+        "--routers",
+        "dockyard:predictive,sglang-router:cache_aware,vllm-router:cache_aware",
+    ],
+    [
+        "bench",
+        "gateway",
+        "--traces",
+        "shared-prefix",
+        "--rates",
+        "20,40,60,80",
+        "--duration",
+        "8",
+        "--time-scale",
+        "0.5",
+    ],
+    [
+        "bench",
+        "gateway",
+        "--traces",
+        "multi-turn",
+        "--rates",
+        "20,40,60,80",
+        "--duration",
+        "8",
+        "--time-scale",
+        "0.5",
+    ],
+    [
+        "bench",
+        "gateway",
+        "--traces",
+        "no-sharing",
+        "--rates",
+        "20,40,60",
+        "--duration",
+        "8",
+        "--time-scale",
+        "0.5",
+    ],
+]
+
+if __name__ == "__main__":
+    for argv in RUNS:
+        print("== dockyard " + " ".join(argv), flush=True)
+        try:
+            app(argv, standalone_mode=False)
+        except SystemExit as exc:
+            if exc.code:
+                sys.exit(exc.code)
