@@ -269,14 +269,12 @@ class Predictive:
     def routed(self, request: RouteRequest, decision: Decision) -> None:
         url = decision.endpoint.url
         self.index.add(url, list(request.hashes))
-        if request.hashes:
+        shared = decision.cached_tokens // BLOCK_TOKENS
+        if shared:
+            # Only reused prefixes count: a prompt nobody shares occupies KV only briefly.
             roots = self._roots.setdefault(url, {})
-            shared = decision.cached_tokens // BLOCK_TOKENS
             previous = roots.get(request.hashes[0], (0, 0.0))[0]
-            # A new prefix counts with its whole length minus a question's worth, so the
-            # engine it lands on is known to be filling up before its second request.
-            expected = shared if shared else max(0, len(request.hashes) - len(request.hashes) // 8)
-            roots[request.hashes[0]] = (max(previous, expected), self.clock())
+            roots[request.hashes[0]] = (max(previous, shared), self.clock())
 
     def forget(self, url: str) -> None:
         self.index.forget(url)
