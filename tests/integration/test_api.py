@@ -274,8 +274,9 @@ def test_openapi_spec_lists_the_object_paths(http: httpx.Client) -> None:
 def test_tls_serves_https_with_a_generated_certificate(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    from dockyard.server import ControlPlaneConfig
     from tests.conftest import free_port
+
+    from dockyard.server import ControlPlaneConfig
 
     data_dir = tmp_path_factory.mktemp("tls")
     config = ControlPlaneConfig(port=free_port(), data_dir=data_dir, tls=True)
