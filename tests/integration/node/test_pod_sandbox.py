@@ -290,17 +290,48 @@ def test_writes_only_where_the_pod_owns_the_directory(pod_root: Path, run_pod: R
 
 
 @pytest.mark.parametrize(
-    "path",
-    ["/etc/shadow", "/etc/gshadow", "/root", "/proc/1/root/etc/shadow", "/sys"],
-    ids=["shadow", "gshadow", "root-home", "host-via-proc", "sysfs"],
-)
-def test_host_secrets_are_not_readable(pod_root: Path, run_pod: RunPod, path: str) -> None:
-    spec = make_pod(pod_root / "pod").sh("main", f"ls -d {path} && cat {path}").build()
+    "script",
+    [
+        "cat /etc/shadow",
+        "cat /etc/gshadow",
+        "ls /root",
+        "cat /proc/1/root/etc/shadow",
+        "ls /sys/fs/cgroup",
+        "unshare -U true",
+        "mount -t tmpfs none /tmp",
+        "touch /work/f && chown 0:0 /work/f",
+    ],
+    ids=["shadow", "gshadow", "root-home", "host-via-proc", "sysfs", "nested-userns", "mount",
+         "chown-to-root"],
+)  # fmt: skip
+def test_forbidden_operations_fail(pod_root: Path, run_pod: RunPod, script: str) -> None:
+    spec = make_pod(pod_root / "pod").sh("main", f"{script} && echo SUCCEEDED").build()
     sandbox = run_pod(spec)
 
-    (main,) = wait_finished(sandbox).containers
+    wait_finished(sandbox)
 
-    assert main.exit_code != 0, sandbox.log_path("main").read_text()
+    assert "SUCCEEDED" not in log_text(sandbox, "main")
+    assert Path("/etc/shadow").exists()  # the host is untouched
+
+
+def test_cleanup_waits_for_a_finishing_sandbox(pod_root: Path, run_pod: RunPod) -> None:
+    sandbox = run_pod(make_pod(pod_root / "pod").sh("main", "true").build())
+    wait_for(lambda: sandbox.status().finished)
+
+    sandbox.cleanup()
+
+    assert not sandbox.alive()
+    meta = json.loads((pod_root / "pod/sandbox.json").read_text())
+    assert [d for d in meta["cgroup"]["dirs"] if Path(d).exists()] == []
+
+
+def test_second_start_in_a_running_state_dir_is_refused(pod_root: Path, run_pod: RunPod) -> None:
+    spec = make_pod(pod_root / "pod").sh("main", "sleep 100").build()
+    first = run_pod(spec)
+
+    with pytest.raises(SandboxError, match="already running"):
+        PodSandbox.start(spec)
+    assert first.alive()
 
 
 @pytest.mark.parametrize(

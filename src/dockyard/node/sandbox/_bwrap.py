@@ -96,6 +96,10 @@ def bwrap_args(plan: BwrapPlan, bwrap: str = "bwrap") -> list[str]:
         bwrap,
         "--unshare-all",
         *(["--share-net"] if plan.network else []),
+        # Explicit, because --disable-userns needs it: no nested user namespaces, which
+        # keeps the kernel's user-namespace attack surface out of a Pod's reach.
+        "--unshare-user",
+        "--disable-userns",
         "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID),
         "--hostname", plan.hostname,
         "--die-with-parent",

@@ -34,6 +34,8 @@ from dockyard.node.sandbox._status import read_status
 log = logging.getLogger(__name__)
 
 _META_VERSION = 1
+# How long a SIGKILLed or finishing supervisor may take to be gone.
+_EXIT_WAIT_SECONDS = 5.0
 _CHILD_PID_RE = re.compile(r'"child-pid"\s*:\s*(\d+)')
 # The launcher's own environment; containers get theirs from the supervisor script.
 _LAUNCH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -80,6 +82,8 @@ class PodSandbox:
         """
         bwrap, _ = find_tools()
         plan = plan_pod(spec)
+        if cls.adopt(spec.state_dir) is not None:
+            raise SandboxError(f"a sandbox is already running in {spec.state_dir}")
         layout = StateLayout(spec.state_dir)
         layout.create(list(plan.emptydirs), plan.extra_dirs)
         # Records of an earlier run in the same directory would be mistaken for this one's.
@@ -216,7 +220,7 @@ class PodSandbox:
             for pid in stragglers:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            self._wait_exit(5.0)
+            self._wait_exit(_EXIT_WAIT_SECONDS)
         self._cgroup.kill_all()
         if not self._layout.pod_record.exists() and self._layout.status.is_dir():
             record = f"finished_at={time.time():.6f}\nmessage=killed\n"
@@ -270,7 +274,10 @@ class PodSandbox:
 
     def cleanup(self) -> None:
         """Remove the Pod's cgroup (state_dir stays for the caller to remove). The sandbox
-        must have stopped: raises SandboxError while it still runs."""
+        must have stopped; one that just recorded its end gets a few seconds to exit.
+        Raises SandboxError while it still runs."""
+        if self.alive():
+            self._wait_exit(_EXIT_WAIT_SECONDS)
         if self.alive():
             raise SandboxError(f"sandbox {self.state_dir} is still running; kill() it first")
         if self._cgroup.exists():

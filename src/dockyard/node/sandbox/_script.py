@@ -85,15 +85,15 @@ last=
 
 now() { date +%s.%N; }
 
-# The cgroup's OOM-kill counter, mounted read-only by the launcher when cgroups are in use.
-oom_kills() {
-  n=0
+# Sets oom to the cgroup's OOM-kill counter (mounted read-only by the launcher when cgroups
+# are in use). A function setting a variable, not $(...), to spare a fork per attempt.
+read_oom() {
+  oom=0
   if [ -r "$OOM" ]; then
     while read -r k v; do
-      if [ "$k" = oom_kill ]; then n=$v; fi
+      if [ "$k" = oom_kill ]; then oom=$v; fi
     done < "$OOM"
   fi
-  echo "$n"
 }
 
 put() {
@@ -146,7 +146,8 @@ next_backoff() {
 
 # attempt INDEX NAME: run the container once; sets code and reason.
 attempt() {
-  before=$(oom_kills)
+  read_oom
+  before=$oom
   "launch_$1"
   started=$(now)
   record "$2" running "$restarts" "$started" "" "" "" "$last"
@@ -156,9 +157,10 @@ attempt() {
   # Processes the attempt left behind in its session must not outlive it.
   kill -KILL -"$cpid" 2>/dev/null
   cpid=
+  read_oom
   if [ "$code" -eq 0 ]; then
     reason=Completed
-  elif [ "$code" -eq 137 ] && [ "$(oom_kills)" != "$before" ]; then
+  elif [ "$code" -eq 137 ] && [ "$oom" != "$before" ]; then
     reason=OOMKilled
   else
     reason=Error
