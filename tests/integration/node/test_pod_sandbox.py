@@ -124,6 +124,8 @@ def test_environment_is_clean_and_identity_is_the_pods(
     assert env["HOSTNAME"] == "trainer-0"
     assert env["HOME"] == "/work"
     assert "CONTROL_PLANE_SECRET" not in env
+    # `sh -c` adds PWD itself; nothing else beyond what the Pod asked for.
+    assert set(env) == {"PATH", "HOME", "HOSTNAME", "FOO", "CUDA_VISIBLE_DEVICES", "PWD"}
     assert lines[-4:] == ["65534", "65534", "trainer-0", "/work"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -104,11 +105,44 @@ def test_init_containers_retry_unless_policy_is_never(policy: str, init_policy: 
 
 def test_container_gets_exact_env_working_dir_and_log() -> None:
     script = render_supervisor(plan())
+    # A name sh cannot export goes through `env -i`...
     assert (
         "( mkdir -p '/work/sub' && cd '/work/sub' && exec setsid -w env -i 'A.B=c d' 'sleep' '1' )"
         " >> '/.dockyard/logs/side.log' 2>&1 < /dev/null &" in script
     )
-    assert "( cd '/work' && exec setsid -w env -i 'PATH=/usr/bin' 'echo' 'hi' )" in script
+    # ...ordinary names are exported by the subshell itself.
+    assert (
+        "( cd '/work' && unset OLDPWD PWD; export PATH='/usr/bin' && exec setsid -w 'echo' 'hi' )"
+        in script
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "want_env"),
+    [
+        ((("PATH", "/usr/bin:/bin"), ("A", "x y"), ("A", "second")), {"A": "second"}),
+        ((("PATH", "/usr/bin:/bin"), ("IFS", ":"), ("A", "1")), {"A": "1", "IFS": ":"}),
+        ((("PATH", "/usr/bin:/bin"), ("dotted.name", "v")), {"dotted.name": "v"}),
+    ],
+    ids=["exported-later-wins", "shell-special-name", "non-identifier-name"],
+)
+def test_launch_gives_exactly_the_container_env(
+    tmp_path: Path, env: tuple[tuple[str, str], ...], want_env: dict[str, str]
+) -> None:
+    container = ContainerPlan("main", ("env",), env, str(tmp_path))
+    script = render_supervisor(plan(init_containers=(), containers=(container,)))
+    # Run just the launch function outside a sandbox, logging to tmp_path, with the
+    # environment bubblewrap gives the supervisor (--clearenv --setenv PATH).
+    launch = script[script.index("launch_0() {") : script.index("trap on_stop")]
+    launch = launch.replace("/.dockyard/logs", str(tmp_path))
+    subprocess.run(
+        ["sh", "-c", f'{launch}\nlaunch_0\nwait "$cpid"'],
+        env={"PATH": "/usr/bin:/bin"},
+        check=True,
+    )
+    lines = (tmp_path / "main.log").read_text().splitlines()
+    got = dict(line.split("=", 1) for line in lines)
+    assert got == {"PATH": "/usr/bin:/bin", **want_env}
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ started_at, finished_at (epoch seconds), exit_code, reason, last_exit_code. The 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,10 @@ from dockyard.node.sandbox._spec import RestartPolicy
 
 #: At most this many distinct backoff delays are listed; the last one then repeats.
 MAX_BACKOFF_STEPS = 16
+
+_SH_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Variables the shell itself manages; exporting them from sh is unreliable.
+_SH_SPECIAL = frozenset({"IFS", "PPID", "OPTIND", "OPTARG", "LINENO", "PS1", "PS2", "PS4"})
 
 
 @dataclass(frozen=True)
@@ -205,18 +210,31 @@ app_loop() {
 """
 
 
+def _exportable(name: str) -> bool:
+    return bool(_SH_NAME.match(name)) and name not in _SH_SPECIAL
+
+
 def _launch_function(index: int, plan: ContainerPlan) -> str:
-    env_words = " ".join(quote(f"{k}={v}") for k, v in plan.env)
     argv_words = " ".join(quote(a) for a in plan.argv)
     wd = quote(plan.working_dir)
     prepare = f"mkdir -p {wd} && cd {wd}" if plan.make_working_dir else f"cd {wd}"
     log = quote(f"{SANDBOX_LOGS}/{plan.name}.log")
-    # `env -i` gives the container exactly its env (names like A.B are legal in Kubernetes
-    # but not in sh); `setsid` gives it a process group of its own.
+    if all(_exportable(k) for k, _ in plan.env):
+        # The supervisor's environment is only PATH (bubblewrap --clearenv) and its own
+        # variables are not exported, so exporting the container's env in the subshell gives
+        # the container exactly that env, without the cost of exec'ing `env`.
+        # `cd` exports OLDPWD (and PWD) from the shell; they are not the container's.
+        exports = " ".join(f"{k}={quote(v)}" for k, v in plan.env)
+        export = f"export {exports} && " if exports else ""
+        run = f"unset OLDPWD PWD; {export}exec setsid -w {argv_words}"
+    else:
+        # Names such as A.B are legal in Kubernetes but not in sh: let `env -i` set them.
+        env_words = " ".join(quote(f"{k}={v}") for k, v in plan.env)
+        run = f"exec setsid -w env -i {env_words} {argv_words}"
+    # `setsid` gives the container a process group of its own, so it can be stopped whole.
     return (
         f"launch_{index}() {{\n"
-        f"  ( {prepare} && exec setsid -w env -i {env_words} {argv_words} )"
-        f" >> {log} 2>&1 < /dev/null &\n"
+        f"  ( {prepare} && {run} ) >> {log} 2>&1 < /dev/null &\n"
         "  cpid=$!\n"
         "}\n"
     )
