@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,8 @@ def test_hello_world_exits_zero_and_logs_stdout_and_stderr(pod_root: Path, run_p
     assert (main.state, main.exit_code, main.reason) == ("terminated", 0, "Completed")
     assert main.started_at is not None and main.finished_at is not None
     assert main.started_at <= main.finished_at
+    # Records are kept in seconds since boot; reported times are wall-clock.
+    assert abs((main.started_at - datetime.now(UTC)).total_seconds()) < 30
     assert sandbox.log_path("main").read_text() == "hello\noops\n"
     assert status.message is None and not status.oom_killed
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,9 @@ import pytest
 import dockyard.node.sandbox as sandbox_pkg
 from dockyard.node.sandbox import _procs
 from dockyard.node.sandbox._layout import StateLayout
-from dockyard.node.sandbox._status import read_status
+from dockyard.node.sandbox._status import boot_seconds, read_status
 
-T0, T1 = "1700000000.25", "1700000003.5"
+T0, T1 = "100.25", "103.5"  # seconds since boot, as the supervisor records them
 
 
 @pytest.fixture
@@ -22,6 +23,10 @@ def layout(tmp_path: Path) -> StateLayout:
     layout = StateLayout(tmp_path)
     layout.status.mkdir()
     return layout
+
+
+def wall_clock(since_boot: float) -> datetime:
+    return datetime.fromtimestamp(time.time() - boot_seconds() + since_boot, tz=UTC)
 
 
 def record(layout: StateLayout, name: str, **fields: str) -> None:
@@ -42,19 +47,21 @@ def test_records_are_parsed(layout: StateLayout) -> None:
         "c-init",
         state="terminated",
         restart_count="0",
-        started_at=T0,
-        finished_at=T1,
+        started_boot=T0,
+        finished_boot=T1,
         exit_code="0",
         reason="Completed",
         last_exit_code="",
     )
-    record(layout, "c-app", state="waiting", restart_count="2", started_at="", finished_at="",
+    record(layout, "c-app", state="waiting", restart_count="2", started_boot="", finished_boot="",
            exit_code="", reason="CrashLoopBackOff", last_exit_code="3")  # fmt: skip
 
     status = read_status(layout, ["init"], ["app"], alive=True, cgroup_oom_kills=0)
 
     (init,) = status.init_containers
-    assert init.started_at == datetime.fromtimestamp(1700000000.25, tz=UTC)
+    assert init.started_at is not None and init.finished_at is not None
+    assert (init.finished_at - init.started_at).total_seconds() == pytest.approx(3.25, abs=1e-3)
+    assert init.started_at == pytest.approx(wall_clock(100.25), abs=timedelta(milliseconds=50))
     assert (init.state, init.exit_code, init.reason) == ("terminated", 0, "Completed")
     (app,) = status.containers
     assert (app.state, app.restart_count, app.reason, app.last_exit_code) == (
@@ -71,8 +78,8 @@ def test_dead_sandbox_reports_every_container_terminated(
     layout: StateLayout, state: str, want_exit: int
 ) -> None:
     done = state == "terminated"
-    record(layout, "c-app", state=state, restart_count="1", started_at=T0,
-           finished_at=T1 if done else "", exit_code="0" if done else "",
+    record(layout, "c-app", state=state, restart_count="1", started_boot=T0,
+           finished_boot=T1 if done else "", exit_code="0" if done else "",
            last_exit_code="3")  # fmt: skip
 
     status = read_status(layout, [], ["app"], alive=False, cgroup_oom_kills=0)
@@ -85,7 +92,7 @@ def test_dead_sandbox_reports_every_container_terminated(
 
 
 def test_pod_record_finishes_and_adds_setup_errors(layout: StateLayout) -> None:
-    record(layout, "pod", finished_at=T1, message="sandbox exited with code 1")
+    record(layout, "pod", finished_boot=T1, message="sandbox exited with code 1")
     layout.sandbox_log.write_text("\nbwrap: Can't mkdir /x: Read-only file system\n\n")
 
     status = read_status(layout, [], ["app"], alive=False, cgroup_oom_kills=0)
@@ -94,7 +101,7 @@ def test_pod_record_finishes_and_adds_setup_errors(layout: StateLayout) -> None:
     assert status.message == (
         "sandbox exited with code 1: bwrap: Can't mkdir /x: Read-only file system"
     )
-    assert status.finished_at == datetime.fromtimestamp(1700000003.5, tz=UTC)
+    assert status.finished_at == pytest.approx(wall_clock(103.5), abs=timedelta(milliseconds=50))
 
 
 @pytest.mark.parametrize(

@@ -160,7 +160,8 @@ child=$!
 wait "$child"
 rc=$?
 if [ ! -e "$state/status/pod" ]; then
-  printf 'finished_at=%s\nmessage=%s\n' "$(date +%s.%N)" "sandbox exited with code $rc" \
+  read -r up _ < /proc/uptime
+  printf 'finished_boot=%s\nmessage=%s\n' "$up" "sandbox exited with code $rc" \
     > "$state/status/.pod.tmp" && mv -f "$state/status/.pod.tmp" "$state/status/pod"
 fi
 exit "$rc"

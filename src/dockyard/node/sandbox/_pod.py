@@ -29,7 +29,7 @@ from dockyard.node.sandbox._layout import StateLayout
 from dockyard.node.sandbox._plan import plan_pod
 from dockyard.node.sandbox._script import render_supervisor
 from dockyard.node.sandbox._spec import PodSandboxSpec, SandboxError, SandboxStatus
-from dockyard.node.sandbox._status import read_status
+from dockyard.node.sandbox._status import boot_seconds, read_status
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +223,7 @@ class PodSandbox:
             self._wait_exit(_EXIT_WAIT_SECONDS)
         self._cgroup.kill_all()
         if not self._layout.pod_record.exists() and self._layout.status.is_dir():
-            record = f"finished_at={time.time():.6f}\nmessage=killed\n"
+            record = f"finished_boot={boot_seconds():.2f}\nmessage=killed\n"
             _write_atomic(self._layout.pod_record, record)
         self.cleanup()
 
