@@ -1,1 +1,29 @@
-"""Dockyard control layer."""
+"""Dockyard control layer: the controller runtime (watch → work queue → reconcile) that
+every feature's controllers run on, and the injectable clock."""
+
+from dockyard.control.clock import Clock, SystemClock
+from dockyard.control.runtime import (
+    Controller,
+    Manager,
+    ObjectKey,
+    Reconciler,
+    Result,
+    WatchSource,
+    key_of,
+    owner_mapper,
+)
+from dockyard.control.workqueue import WorkQueue
+
+__all__ = [
+    "Clock",
+    "Controller",
+    "Manager",
+    "ObjectKey",
+    "Reconciler",
+    "Result",
+    "SystemClock",
+    "WatchSource",
+    "WorkQueue",
+    "key_of",
+    "owner_mapper",
+]
