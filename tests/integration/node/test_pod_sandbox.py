@@ -24,6 +24,7 @@ from dockyard.node.sandbox import (
     SandboxStatus,
     UnknownImageError,
     VolumeMountSpec,
+    _procs,
     cgroup_driver,
 )
 from dockyard.node.sandbox.testing import make_pod
@@ -453,8 +454,8 @@ def test_cgroup_limits_are_applied(pod_root: Path, run_pod: RunPod) -> None:
 @pytest.mark.parametrize(
     ("script", "want_exit", "want_log"),
     [
-        ("trap 'echo got TERM; exit 0' TERM; sleep 100 & wait", 0, "got TERM\n"),
-        ("trap '' TERM; sleep 100 & wait; sleep 100", None, ""),
+        ("trap 'echo got TERM; exit 0' TERM; echo ready; sleep 100 & wait", 0, "ready\ngot TERM\n"),
+        ("trap '' TERM; echo ready; sleep 100 & wait; sleep 100", None, "ready\n"),
     ],
     ids=["graceful", "ignores-term"],
 )
@@ -463,17 +464,20 @@ def test_kill_stops_everything_and_removes_the_cgroup(
 ) -> None:
     spec = make_pod(pod_root / "pod").sh("main", script).sh("other", "sleep 100").build()
     sandbox = run_pod(spec)
+    # "ready" comes after the trap is installed.
+    wait_for(lambda: log_text(sandbox, "main") == "ready\n")
     wait_for(lambda: all(c.state == "running" for c in sandbox.status().containers))
-    time.sleep(0.1)  # let the containers install their traps
     meta = json.loads((pod_root / "pod/sandbox.json").read_text())
     pids = [sandbox.pid]
     for procs in meta["cgroup"]["procs_files"]:
         pids += [int(p) for p in Path(procs).read_text().split()]
+    # (pid, start time): pids are reused quickly on a busy machine.
+    processes = {(pid, _procs.start_time(pid)) for pid in pids}
 
     sandbox.kill(grace_seconds=1.0)
 
     assert not sandbox.alive()
-    assert [p for p in pids if pid_alive(p)] == []
+    assert [p for p in processes if p[1] is not None and _procs.is_running(*p)] == []
     assert [d for d in meta["cgroup"]["dirs"] if Path(d).exists()] == []
     status = sandbox.status()
     assert status.finished

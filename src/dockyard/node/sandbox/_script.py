@@ -80,6 +80,7 @@ def _fmt_seconds(value: float) -> str:
 
 _PRELUDE = r"""set -u
 stopping=0
+woken=0
 cpid=
 spid=
 loops=
@@ -121,12 +122,20 @@ finish() {
   put pod "finished_boot=$up" "message=$1"
 }
 
-# A trapped signal interrupts `wait`, so wait until the process has really gone; sets rc.
+# wait_for PID: sets rc to PID's exit status. A trap that runs during `wait` makes it return
+# 128+signal while the status is still pending (the trap sets woken), so wait again; if the
+# status had in fact been reported already, `wait` now answers 127 and rc keeps the status.
 wait_for() {
+  rc=
   while :; do
+    woken=0
     wait "$1"
-    rc=$?
-    kill -0 "$1" 2>/dev/null || return 0
+    got=$?
+    if [ "$woken" = 0 ]; then
+      if [ -z "$rc" ] || [ "$got" -ne 127 ]; then rc=$got; fi
+      return 0
+    fi
+    rc=$got
   done
 }
 
@@ -139,6 +148,7 @@ stop_child() {
 }
 
 on_stop() {
+  woken=1
   stopping=1
   stop_child
   for p in $loops; do kill -TERM "$p" 2>/dev/null; done
@@ -209,7 +219,7 @@ run_container() {
 }
 
 app_loop() {
-  trap 'stopping=1; stop_child' TERM INT
+  trap 'woken=1; stopping=1; stop_child' TERM INT
   run_container "$1" "$2" "$POLICY"
   exit "$code"
 }
