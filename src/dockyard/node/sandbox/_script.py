@@ -25,6 +25,8 @@ from dockyard.node.sandbox._spec import RestartPolicy
 
 #: At most this many distinct backoff delays are listed; the last one then repeats.
 MAX_BACKOFF_STEPS = 16
+#: A container that ran at least this long before exiting restarts with the first delay.
+BACKOFF_RESET_SECONDS = 600
 
 _SH_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Variables the shell itself manages; exporting them from sh is unreliable.
@@ -202,6 +204,8 @@ run_container() {
       OnFailure) if [ "$code" -eq 0 ]; then return 0; fi ;;
       *) return 0 ;;
     esac
+    # As in Kubernetes, a container that ran for a while starts its backoff afresh.
+    if [ $((${finished%.*} - ${started%.*})) -ge "$BACKOFF_RESET" ]; then backoffs=$BACKOFFS; fi
     next_backoff
     record "$2" waiting "$restarts" "" "" "" CrashLoopBackOff "$code"
     sleep "$delay" &
@@ -277,6 +281,7 @@ def render_supervisor(plan: SupervisorPlan) -> str:
         f"OOM={SANDBOX_OOM_FILE}\n",
         f"POLICY={plan.restart_policy}\n",
         f"BACKOFFS={quote(backoffs)}\n",
+        f"BACKOFF_RESET={BACKOFF_RESET_SECONDS}\n",
         _PRELUDE,
     ]
     everyone: Sequence[ContainerPlan] = (*plan.init_containers, *plan.containers)
