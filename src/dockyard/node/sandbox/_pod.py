@@ -87,8 +87,8 @@ class PodSandbox:
         layout = StateLayout(spec.state_dir)
         layout.create(list(plan.emptydirs), plan.extra_dirs)
         # Records of an earlier run in the same directory would be mistaken for this one's.
-        for stale in layout.status.iterdir():
-            stale.unlink()
+        for stale in (*layout.status.iterdir(), layout.meta, spec.state_dir / "oom_kills"):
+            stale.unlink(missing_ok=True)
         layout.supervisor.write_text(render_supervisor(plan.supervisor))
         os.chmod(layout.supervisor, 0o644)
 
@@ -124,7 +124,12 @@ class PodSandbox:
             [c.name for c in spec.containers],
             process,
         )
-        sandbox._save_meta(spec)
+        try:
+            sandbox._save_meta(spec)
+        except OSError as exc:
+            # Without its record the sandbox could never be adopted: do not leave it running.
+            sandbox.kill(grace_seconds=0)
+            raise SandboxError(f"cannot record sandbox of pod {spec.pod_name!r}: {exc}") from exc
         log.info(
             "pod sandbox started",
             extra={
@@ -214,13 +219,22 @@ class PodSandbox:
         if self.alive():
             # Killing the monitor makes bubblewrap (--die-with-parent) take the Pod down;
             # the cgroup catches anything that escaped the tree.
-            stragglers = _procs.descendants_of(self.pid)
+            pids = {*_procs.descendants_of(self.pid), *self._cgroup.pids()}
+            # (pid, start time), so that waiting below cannot mistake a reused pid.
+            victims = [(pid, _procs.start_time(pid)) for pid in pids]
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-            for pid in stragglers:
+            for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             self._wait_exit(_EXIT_WAIT_SECONDS)
+            # A killed pid-namespace init leaves its cgroup before it has finished exiting;
+            # wait until every process is really gone.
+            deadline = time.monotonic() + _EXIT_WAIT_SECONDS
+            while time.monotonic() < deadline and any(
+                started is not None and _procs.is_running(pid, started) for pid, started in victims
+            ):
+                time.sleep(0.005)
         self._cgroup.kill_all()
         if not self._layout.pod_record.exists() and self._layout.status.is_dir():
             record = f"finished_boot={boot_seconds():.2f}\nmessage=killed\n"
