@@ -545,6 +545,33 @@ def test_sandbox_outlives_the_process_that_started_it(pod_root: Path) -> None:
     assert adopted.status().finished
 
 
+@needs_cgroups
+def test_adopting_a_sandbox_that_ended_meanwhile_removes_its_cgroup(pod_root: Path) -> None:
+    state_dir = pod_root / "pod"
+    starter = textwrap.dedent(
+        f"""
+        import os
+        from pathlib import Path
+        from dockyard.node.sandbox import PodSandbox
+        from dockyard.node.sandbox.testing import make_pod
+        spec = make_pod(Path({str(state_dir)!r})).memory(64 << 20).python(
+            "hog", "b = b'x' * (256 << 20)").build()
+        PodSandbox.start(spec)
+        os._exit(0)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", starter], check=True, env=env, timeout=30)
+    meta = json.loads((state_dir / "sandbox.json").read_text())
+    wait_for(lambda: not _procs.is_running(meta["pid"], meta["start_time"]))
+    assert any(Path(d).exists() for d in meta["cgroup"]["dirs"])
+
+    assert PodSandbox.adopt(state_dir) is None
+
+    assert [d for d in meta["cgroup"]["dirs"] if Path(d).exists()] == []
+    assert int((state_dir / "oom_kills").read_text()) >= 1
+
+
 def test_pidfd_becomes_readable_when_the_pod_ends(pod_root: Path, run_pod: RunPod) -> None:
     sandbox = run_pod(make_pod(pod_root / "pod").sh("main", "sleep 0.2").build())
     fd = sandbox.pidfd()

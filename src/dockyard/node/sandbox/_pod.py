@@ -157,7 +157,9 @@ class PodSandbox:
     @classmethod
     def adopt(cls, state_dir: Path) -> PodSandbox | None:
         """The sandbox recorded in `state_dir` if its supervisor still runs, else None.
-        A reused pid is told apart by its start time."""
+        A reused pid is told apart by its start time. The cgroup a dead sandbox left behind
+        (it ended while the control plane was down) is removed, keeping its OOM count in
+        state_dir, so its final status can still be read and nothing leaks."""
         try:
             meta = json.loads(StateLayout(state_dir).meta.read_text())
             pid = int(meta["pid"])
@@ -166,9 +168,11 @@ class PodSandbox:
             inits, apps = list(meta["init_containers"]), list(meta["containers"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        sandbox = cls(state_dir, pid, start_time, cgroup, inits, apps)
         if not _procs.is_running(pid, start_time):
+            sandbox._release_cgroup()
             return None
-        return cls(state_dir, pid, start_time, cgroup, inits, apps)
+        return sandbox
 
     # --- observing --------------------------------------------------------------------
 
@@ -294,6 +298,9 @@ class PodSandbox:
             self._wait_exit(_EXIT_WAIT_SECONDS)
         if self.alive():
             raise SandboxError(f"sandbox {self.state_dir} is still running; kill() it first")
+        self._release_cgroup()
+
+    def _release_cgroup(self) -> None:
         if self._cgroup.exists():
             # Keep the OOM count so status() can still report it without the cgroup.
             _write_atomic(self.state_dir / "oom_kills", str(self._cgroup.oom_kills()))
