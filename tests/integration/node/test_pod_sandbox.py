@@ -507,13 +507,16 @@ def test_adopt_finds_a_running_sandbox_and_not_a_dead_one(pod_root: Path, run_po
 
 def test_adopt_refuses_a_reused_pid(pod_root: Path, run_pod: RunPod) -> None:
     sandbox = run_pod(make_pod(pod_root / "pod").sh("main", "sleep 100").build())
+    wait_for(lambda: sandbox.status().containers[0].state == "running")
     meta_path = pod_root / "pod/sandbox.json"
     meta = json.loads(meta_path.read_text())
     meta["start_time"] += 1  # same pid, different process
     meta_path.write_text(json.dumps(meta))
 
     assert PodSandbox.adopt(pod_root / "pod") is None
+    # The record no longer matches a live process, but its cgroup is not touched.
     assert sandbox.alive()
+    assert all(Path(d).exists() for d in meta["cgroup"]["dirs"])
 
 
 def test_sandbox_outlives_the_process_that_started_it(pod_root: Path) -> None:

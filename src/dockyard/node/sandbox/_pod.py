@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 _META_VERSION = 1
 # How long a SIGKILLed or finishing supervisor may take to be gone.
 _EXIT_WAIT_SECONDS = 5.0
+# How long the processes of a sandbox found dead may take to leave its cgroup.
+_DRAIN_SECONDS = 1.0
 _CHILD_PID_RE = re.compile(r'"child-pid"\s*:\s*(\d+)')
 # The launcher's own environment; containers get theirs from the supervisor script.
 _LAUNCH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -170,7 +172,15 @@ class PodSandbox:
             return None
         sandbox = cls(state_dir, pid, start_time, cgroup, inits, apps)
         if not _procs.is_running(pid, start_time):
-            sandbox._release_cgroup()
+            # Processes of a sandbox that just ended may still be exiting; members that stay
+            # would mean the record is not what it seems, so then the cgroup is left alone.
+            deadline = time.monotonic() + _DRAIN_SECONDS
+            while sandbox._cgroup.pids() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if sandbox._cgroup.pids():
+                log.warning("cgroup of dead sandbox %s still has processes", state_dir)
+            else:
+                sandbox._release_cgroup()
             return None
         return sandbox
 
