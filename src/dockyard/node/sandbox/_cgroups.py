@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -40,13 +41,12 @@ _DRAIN_SECONDS = 3.0
 _detected: Driver | None = None
 
 
-def cgroup_driver() -> Driver:
-    """The cgroup driver this node uses ("v1", "v2" or "none"); detected once.
-
-    `DOCKYARD_CGROUP_DRIVER=none` forces running without cgroups.
+def cgroup_driver(refresh: bool = False) -> Driver:
+    """The cgroup driver this node uses ("v1", "v2" or "none"); detected once (again with
+    `refresh=True`). `DOCKYARD_CGROUP_DRIVER=none` forces running without cgroups.
     """
     global _detected
-    if _detected is None:
+    if _detected is None or refresh:
         _detected = _detect()
         if _detected == "none":
             log.warning(
@@ -208,9 +208,16 @@ class PodCgroup:
 class V2Layout:
     """Unified-hierarchy layout: `<root>/dockyard/pod-<key>` leaves."""
 
-    def __init__(self, root: Path = CGROUP_ROOT, parent: str = PARENT_NAME) -> None:
+    def __init__(
+        self,
+        root: Path = CGROUP_ROOT,
+        parent: str = PARENT_NAME,
+        make_dir: Callable[[Path], None] | None = None,
+    ) -> None:
         self.root = root
         self.parent = root / parent
+        # Replaceable so tests can emulate the kernel populating a new cgroup directory.
+        self._make_dir = make_dir or _fresh_dir
 
     def _enable(self, cgroup: Path) -> None:
         available = set((cgroup / "cgroup.controllers").read_text().split())
@@ -237,7 +244,7 @@ class V2Layout:
 
     def create(self, key: str, limits: SandboxLimits) -> PodCgroup:
         leaf = self.parent / f"pod-{key}"
-        _fresh_dir(leaf)
+        self._make_dir(leaf)
         try:
             return self._configure(leaf, limits)
         except BaseException:
@@ -266,9 +273,15 @@ class V2Layout:
 class V1Layout:
     """Legacy layout: `<mount>/dockyard/pod-<key>` in the memory, pids and cpu hierarchies."""
 
-    def __init__(self, mounts: dict[str, Path], parent: str = PARENT_NAME) -> None:
+    def __init__(
+        self,
+        mounts: dict[str, Path],
+        parent: str = PARENT_NAME,
+        make_dir: Callable[[Path], None] | None = None,
+    ) -> None:
         self.mounts = mounts
         self.parent_name = parent
+        self._make_dir = make_dir or _fresh_dir
 
     def ensure_parent(self) -> None:
         for mount in self.mounts.values():
@@ -279,7 +292,7 @@ class V1Layout:
         try:
             for controller, mount in self.mounts.items():
                 d = mount / self.parent_name / f"pod-{key}"
-                _fresh_dir(d)
+                self._make_dir(d)
                 dirs[controller] = d
             return self._configure(dirs, limits)
         except BaseException:
