@@ -114,7 +114,28 @@ def _volumes(pod: dict[str, Any]) -> list[VolumeSpec]:
     return volumes
 
 
-def sandbox_spec_for(pod: dict[str, Any], state_dir: Path) -> PodSandboxSpec:
+# Device nodes every CUDA process needs besides its GPUs' own /dev/nvidiaN.
+NVIDIA_CONTROL_DEVICES = (
+    "/dev/nvidiactl",
+    "/dev/nvidia-uvm",
+    "/dev/nvidia-uvm-tools",
+    "/dev/nvidia-modeset",
+)
+
+
+def gpu_devices(gpu_ids: str) -> tuple[str, ...]:
+    """Host device nodes for the GPUs ``"0,2"`` of a real (non-virtual) node."""
+    ids = [i.strip() for i in gpu_ids.split(",") if i.strip().isdigit()]
+    if not ids:
+        return ()
+    return (*NVIDIA_CONTROL_DEVICES, *(f"/dev/nvidia{i}" for i in ids))
+
+
+def sandbox_spec_for(
+    pod: dict[str, Any], state_dir: Path, real_gpus: bool = False
+) -> PodSandboxSpec:
+    """The sandbox for ``pod``. ``real_gpus``: the Pod's node has physical GPUs, so the
+    assigned devices are bound into the sandbox (virtual GPUs only get the ids)."""
     spec = pod["spec"]
     meta = pod["metadata"]
     limits = pod_limits(spec)
@@ -143,4 +164,5 @@ def sandbox_spec_for(pod: dict[str, Any], state_dir: Path) -> PodSandboxSpec:
         ),
         hostname=spec.get("hostname") or meta["name"][:63],
         extra_env=extra_env,
+        devices=gpu_devices(gpu_ids) if real_gpus and gpu_ids else (),
     )

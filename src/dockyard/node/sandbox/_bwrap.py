@@ -63,6 +63,7 @@ class BwrapPlan:
     mounts: tuple[Mount, ...]
     runtimes: tuple[ImageRuntime, ...]
     oom_file: Path | None
+    devices: tuple[str, ...] = ()
 
 
 def image_bin_dir(runtime: ImageRuntime) -> str:
@@ -112,6 +113,8 @@ def bwrap_args(plan: BwrapPlan, bwrap: str = "bwrap") -> list[str]:
         "--dev", "/dev",
         "--perms", "1777", "--size", str(plan.tmp_bytes), "--tmpfs", "/tmp",
     ]  # fmt: skip
+    for device in plan.devices:
+        args += ["--dev-bind-try", device, device]
     for mount in plan.mounts:
         flag = "--ro-bind" if mount.read_only else "--bind"
         args += [flag, str(mount.source), mount.dest]
