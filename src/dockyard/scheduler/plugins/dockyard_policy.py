@@ -26,7 +26,10 @@ class FragPackScore:
     name = "FragPack"
 
     def __init__(self, typical: TypicalPods, temp: float = 1000.0, tie: str = "none",
-                 devsel: str = "first", quant: str = "sigmoid", reweight: str = "") -> None:
+                 devsel: str = "first", quant: str = "sigmoid", reweight: str = "",
+                 whole: str = "fgd", cpu: str = "fgd") -> None:
+        self.whole = whole
+        self.cpu = cpu
         if reweight == "gpu":
             w = [p * (s[1] * s[2] if s[1] else 1000.0) for s, p in zip(typical.shapes, typical.probs)]
             typical = TypicalPods(typical.shapes, tuple(x / sum(w) for x in w))
@@ -77,6 +80,12 @@ class FragPackScore:
         tie = self._tie(pod, snapshot, nodes, after_free)
         if pod.is_gpu_share:
             return self.device_scores(pod, snapshot, nodes).max(axis=1) + tie
+        mode = self.whole if pod.wants_gpu else self.cpu
+        if mode == "bestfit":
+            c = (snapshot.cpu_free[nodes] - pod.cpu_milli) / 128000.0
+            return np.trunc(100 * (1.0 - 0.5 * c - 0.5 * after_free / 8000.0))
+        if mode == "gpubestfit":
+            return np.trunc(100 * (1.0 - after_free / 8000.0))
         model = self.models.for_snapshot(snapshot)
         mid = snapshot.model_id[nodes]
         before = model.frag(snapshot.cpu_free[nodes], snapshot.gpu_free[nodes], mid)
@@ -89,6 +98,12 @@ class FragPackScore:
             return best_fit_devices(pod, snapshot, node)
         rows = np.array([node])
         scores = self.device_scores(pod, snapshot, rows)[0]
+        if self.devsel == "exact":
+            model = self.models.for_snapshot(snapshot)
+            cpu, hyp, mid = share_candidates(pod, snapshot, rows)
+            after = model.frag(cpu, hyp, mid)[0]
+            ok = eligible(pod, snapshot, rows)[0]
+            return shares(pod, [int(np.argmin(np.where(ok, after, np.inf)))])
         if self.devsel == "first":
             return shares(pod, [int(np.argmax(scores))])
         best = scores == scores.max()
