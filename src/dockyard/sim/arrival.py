@@ -31,6 +31,7 @@ def arrival_sequence(pods: Sequence[PodRequest], cluster_gpu_milli: int, demand:
                 break
             seq.append(extra)
             have += extra.total_gpu_milli
+        return seq
     while have > target and seq:
         gone = seq.pop(int(rng.integers(len(seq))))
         have -= gone.total_gpu_milli

@@ -27,7 +27,8 @@ class FragPackScore:
 
     def __init__(self, typical: TypicalPods, temp: float = 1000.0, tie: str = "none",
                  devsel: str = "first", quant: str = "sigmoid", reweight: str = "",
-                 whole: str = "fgd", cpu: str = "fgd") -> None:
+                 whole: str = "fgd", cpu: str = "fgd", cpu_tie: str = "none") -> None:
+        self.cpu_tie = cpu_tie
         self.whole = whole
         self.cpu = cpu
         if reweight == "gpu":
@@ -78,6 +79,16 @@ class FragPackScore:
               nodes: IntArray) -> FloatArray:
         after_free = (snapshot.gpu_free_total[nodes] - pod.total_gpu_milli).astype(np.float64)
         tie = self._tie(pod, snapshot, nodes, after_free)
+        if not pod.wants_gpu and self.cpu_tie != "none":
+            free = snapshot.gpu_free_total[nodes] / 8000.0
+            cpu_left = (snapshot.cpu_free[nodes] - pod.cpu_milli) / 128000.0
+            if self.cpu_tie == "pack":
+                tie = 0.5 * (1.0 - free)
+            elif self.cpu_tie == "zero":
+                tie = 0.5 * (free == 0)
+            elif self.cpu_tie == "ratio":
+                # GPU-poor, CPU-rich nodes first
+                tie = 0.25 * (1.0 - free) + 0.25 * cpu_left
         if pod.is_gpu_share:
             return self.device_scores(pod, snapshot, nodes).max(axis=1) + tie
         mode = self.whole if pod.wants_gpu else self.cpu
