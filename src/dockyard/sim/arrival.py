@@ -1,7 +1,7 @@
 """Arrival sequence and node order of one replay (the FGD simulator's "tuning").
 
 The pod list, sorted by name, is shuffled with the seed. If its GPU demand is below the
-target (``demand × cluster GPU milli``), pods drawn uniformly with replacement from the
+target (``demand x cluster GPU milli``), pods drawn uniformly with replacement from the
 name-sorted list are appended until the first draw whose per-GPU milli would cross the
 target (that draw is dropped; a multi-GPU pod may overshoot, as in the original). If the
 demand is above the target, random pods are removed until it is not. Nodes get one random
@@ -19,7 +19,7 @@ from dockyard.scheduler.framework import IntArray, PodRequest
 
 def arrival_sequence(pods: Sequence[PodRequest], cluster_gpu_milli: int, demand: float,
                      rng: np.random.Generator) -> list[PodRequest]:
-    """Pods in arrival order, their GPU demand tuned to ``demand`` × the cluster."""
+    """Pods in arrival order, their GPU demand tuned to ``demand`` x the cluster."""
     pool = sorted(pods, key=lambda p: p.name)
     seq = [pool[i] for i in rng.permutation(len(pool))]
     have = sum(p.total_gpu_milli for p in seq)

@@ -17,7 +17,8 @@ from dockyard.scheduler.plugins import DEFAULT_POLICY, POLICIES
 from dockyard.sim.compare import compare as run_compare
 from dockyard.sim.compare import markdown_table
 from dockyard.sim.expected import load_expected, workload_name
-from dockyard.sim.replay import ReplayResult, replay as run_replay
+from dockyard.sim.replay import ReplayResult
+from dockyard.sim.replay import replay as run_replay
 from dockyard.sim.traces import TraceError, load_nodes, load_pods
 
 app = typer.Typer(help="Trace-driven scheduling simulation.", no_args_is_help=True)
@@ -116,13 +117,13 @@ def compare(
     output: Annotated[str, typer.Option("-o", "--output", help="json or table "
                                         "(markdown).")] = "table",
 ) -> None:
-    """Run policies × seeds × pod lists; print seed means beside the authors' numbers."""
+    """Run policies x seeds x pod lists; print seed means beside the authors' numbers."""
     _check_file("--node-list", node_list)
-    for p in pod_list:
-        _check_file("--pod-list", p)
+    for path in pod_list:
+        _check_file("--pod-list", path)
     policies = policy or list(POLICIES)
-    for p in policies:
-        _check_policy(p)
+    for name in policies:
+        _check_policy(name)
     _check_demand(demand)
     try:
         seed_list = parse_seeds(seeds)

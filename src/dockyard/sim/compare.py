@@ -1,4 +1,4 @@
-"""Policy × seed × workload grid of replays, side by side with the authors' cached means.
+"""Policy x seed x workload grid of replays, side by side with the authors' cached means.
 
 ``compare`` returns one ``CompareRow`` per (workload, policy): our seed-mean allocation at
 each requested demand point, the authors' mean over the same seeds where they have one,

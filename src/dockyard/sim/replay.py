@@ -90,7 +90,7 @@ def replay(nodes: Sequence[NodeSpec], pods: Sequence[PodRequest], *, seed: int,
     wall = time.perf_counter() - started
 
     total_gpus = cluster_milli // 1000
-    max_pct = max(130, int(round(demand * 100)))
+    max_pct = max(130, round(demand * 100))
     return ReplayResult(
         policy=policy, seed=seed, workload=workload, demand=demand, total_gpus=total_gpus,
         nodes=len(snapshot_nodes), pods_arrived=count, pods_scheduled=scheduled,

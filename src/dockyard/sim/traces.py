@@ -47,10 +47,11 @@ def load_pods(path: Path) -> list[PodRequest]:
     pods: list[PodRequest] = []
     with path.open(newline="") as fh:
         for line, row in enumerate(csv.DictReader(fh), start=2):
+            models: tuple[str, ...] = ()
             count = _int(row, "num_gpu", path, line)
             milli = min(max(_int(row, "gpu_milli", path, line), 0), GPU_MILLI_PER_DEVICE)
             if count <= 0 or milli == 0:
-                count, milli, models = 0, 0, ()
+                count, milli = 0, 0
             else:
                 spec = (row.get("gpu_spec") or "").strip()
                 models = tuple(t for t in spec.split("|") if t and t.lower() != "nan")

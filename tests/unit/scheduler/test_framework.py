@@ -23,8 +23,8 @@ from dockyard.scheduler.plugins import (
     BestFitScore,
     GpuFit,
     NodeResourcesFit,
-    policy_profile,
     TypicalPods,
+    policy_profile,
 )
 
 
@@ -154,8 +154,8 @@ def test_snapshot_rejects_overcommit() -> None:
 def test_score_cache_matches_fresh_framework(policy: str) -> None:
     """Cached per-shape scores must equal a cold framework's after every placement."""
     rng = np.random.default_rng(7)
-    nodes = [node(f"n{i}", gpus=int(rng.choice([1, 2, 4, 8])), cpu=int(rng.choice([32, 64, 96])) * 1000)
-             for i in range(12)]
+    nodes = [node(f"n{i}", gpus=int(rng.choice([1, 2, 4, 8])),
+                  cpu=int(rng.choice([32, 64, 96])) * 1000) for i in range(12)]
     shapes = [make_pod().gpu_milli(m).cpu(c).build() for m, c in
               [(250, 4000), (500, 8000), (810, 3000)]] + [make_pod().gpus(1).cpu(8000).build(),
                                                           make_pod().gpus(2).cpu(16000).build(),

@@ -129,10 +129,7 @@ class Framework:
             if isinstance(plugin, NormalizeScorePlugin):
                 s = plugin.normalize(state, pod, s)
             total = s * weight if total is None else total + s * weight
-        if total is None:
-            candidates = feasible
-        else:
-            candidates = feasible[total == total.max()]
+        candidates = feasible if total is None else feasible[total == total.max()]
         if candidates.size == 1:
             return int(candidates[0])
         return int(candidates[np.argmin(snapshot.rank[candidates])])

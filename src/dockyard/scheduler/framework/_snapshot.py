@@ -43,7 +43,8 @@ _epochs = itertools.count(1)
 class ClusterSnapshot:
     """Mutable columnar view of nodes and their free resources (see module docstring)."""
 
-    def __init__(self, nodes: Sequence[NodeSpec], rank: Sequence[int] | None = None) -> None:
+    def __init__(self, nodes: Sequence[NodeSpec],
+                 rank: Sequence[int] | IntArray | None = None) -> None:
         n = len(nodes)
         self.names: list[str] = [s.name for s in nodes]
         self.index: dict[str, int] = {name: i for i, name in enumerate(self.names)}
@@ -79,7 +80,7 @@ class ClusterSnapshot:
 
     @classmethod
     def from_nodes(cls, nodes: Sequence[NodeSpec],
-                   rank: Sequence[int] | None = None) -> ClusterSnapshot:
+                   rank: Sequence[int] | IntArray | None = None) -> ClusterSnapshot:
         """A snapshot of empty nodes. ``rank`` orders ties (lower wins); default: list order."""
         return cls(nodes, rank)
 

@@ -50,7 +50,7 @@ class PodRequest:
 
     @property
     def total_gpu_milli(self) -> int:
-        """GPU demand in milli-GPU (``gpu_milli × gpu_count``; 0 for CPU-only pods)."""
+        """GPU demand in milli-GPU (``gpu_milli x gpu_count``; 0 for CPU-only pods)."""
         return self.gpu_milli * self.gpu_count if self.wants_gpu else 0
 
     @property

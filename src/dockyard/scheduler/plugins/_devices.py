@@ -1,6 +1,6 @@
 """GPU device arithmetic shared by filters, scores and device plugins.
 
-All functions are vectorized over a set of node indices: ``free`` arguments are ``K × G``
+All functions are vectorized over a set of node indices: ``free`` arguments are ``K x G``
 arrays of free milli per device, padded with 0 past each node's device count.
 """
 
@@ -21,7 +21,7 @@ _NOT_ELIGIBLE = np.int64(1 << 40)
 
 
 def eligible(pod: PodRequest, snapshot: ClusterSnapshot, nodes: IntArray | slice) -> BoolArray:
-    """``K × G`` mask of devices that can host one of the pod's per-device shares."""
+    """``K x G`` mask of devices that can host one of the pod's per-device shares."""
     ok = snapshot.gpu_free[nodes] >= pod.gpu_milli
     ok &= snapshot.gpu_exists[nodes]
     if pod.gpu_memory_mib:

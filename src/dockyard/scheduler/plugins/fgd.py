@@ -1,8 +1,8 @@
 """FGD: Fragmentation Gradient Descent (Weng et al., USENIX ATC'23) as score + device plugin.
 
 For each feasible node, place the pod hypothetically and measure how node fragmentation
-(``frag.FragModel``) changes: Δ = F_before − F_after (milli-GPU; positive = less
-fragmentation). Score = ``trunc(100·σ(Δ/1000))``. A shared-GPU pod is tried on every
+(``frag.FragModel``) changes: Δ = F_before - F_after (milli-GPU; positive = less
+fragmentation). Score = ``trunc(100·sigmoid(Δ/1000))``. A shared-GPU pod is tried on every
 eligible device and the node scores its best device; that device (lowest index among equal
 scores) is the one assigned. Other GPU pods take the best-fit devices (for whole GPUs: the
 first free ones).
@@ -42,8 +42,8 @@ class FragModels:
 
 
 def sigmoid_score(delta: FloatArray) -> FloatArray:
-    """``trunc(100·σ(Δ/1000))``: 50 for no change, ~1 point per 40 milli near 0."""
-    return np.trunc(100.0 / (1.0 + np.exp(-delta / 1000.0)))
+    """``trunc(100·sigmoid(Δ/1000))``: 50 for no change, ~1 point per 40 milli near 0."""
+    return np.asarray(np.trunc(100.0 / (1.0 + np.exp(-delta / 1000.0))), dtype=np.float64)
 
 
 def share_candidates(pod: PodRequest, snapshot: ClusterSnapshot,
@@ -83,7 +83,7 @@ class FgdScore:
 
     def device_scores(self, pod: PodRequest, snapshot: ClusterSnapshot,
                       nodes: IntArray) -> FloatArray:
-        """``(K, G)`` integer scores of a shared pod per device (−1 where not eligible)."""
+        """``(K, G)`` integer scores of a shared pod per device (-1 where not eligible)."""
         model = self.models.for_snapshot(snapshot)
         before = model.frag(snapshot.cpu_free[nodes], snapshot.gpu_free[nodes],
                             snapshot.model_id[nodes])
@@ -95,7 +95,8 @@ class FgdScore:
     def score(self, state: CycleState, pod: PodRequest, snapshot: ClusterSnapshot,
               nodes: IntArray) -> FloatArray:
         if pod.is_gpu_share:
-            return self.device_scores(pod, snapshot, nodes).max(axis=1)
+            return np.asarray(self.device_scores(pod, snapshot, nodes).max(axis=1),
+                              dtype=np.float64)
         model = self.models.for_snapshot(snapshot)
         mid = snapshot.model_id[nodes]
         before = model.frag(snapshot.cpu_free[nodes], snapshot.gpu_free[nodes], mid)

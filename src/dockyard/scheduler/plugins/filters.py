@@ -12,6 +12,7 @@ import numpy as np
 
 from dockyard.scheduler.framework import (
     GPU_MILLI_PER_DEVICE,
+    SUCCESS,
     BoolArray,
     ClusterSnapshot,
     CycleState,
@@ -19,7 +20,6 @@ from dockyard.scheduler.framework import (
     Status,
     unresolvable,
 )
-from dockyard.scheduler.framework import SUCCESS
 from dockyard.scheduler.plugins._devices import eligible, model_accepts
 
 

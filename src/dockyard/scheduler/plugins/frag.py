@@ -92,7 +92,7 @@ class FragModel:
         ``gpu_free`` has shape ``S + (G,)`` (free milli per device, padded with 0);
         ``cpu_free`` and ``model_id`` have shape ``S``, any batch shape.
         """
-        total = gpu_free.sum(axis=-1).astype(np.float64)
+        total: FloatArray = gpu_free.sum(axis=-1).astype(np.float64)
         if self.t_prob.size == 0:
             return total
         free = gpu_free[..., None]  # (..., K, G, 1)
@@ -104,5 +104,4 @@ class FragModel:
         fits &= cpu_free[..., None] >= self.t_cpu
         fits &= self.model_ok[model_id]
         usable = (total[..., None] - small[..., self.t_threshold]) * fits
-        result: FloatArray = total - usable @ self.t_prob
-        return result
+        return np.asarray(total - usable @ self.t_prob, dtype=np.float64)

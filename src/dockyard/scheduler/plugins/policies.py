@@ -4,7 +4,7 @@ Each reproduces the integer score of the authors' simulator, because ties (broke
 snapshot's fixed node rank) decide a large part of every policy's result:
 
 * ``RandomScore``: one uniformly random feasible node gets 100, the rest 0.
-* ``DotProductScore``: ``trunc(100·(1 − d/2))``, d = free·request over (cpu, gpu), each
+* ``DotProductScore``: ``trunc(100·(1 - d/2))``, d = free·request over (cpu, gpu), each
   normalised by the largest node (128 cores, 8 GPUs).
 * ``GpuClusteringScore``: prefer nodes that already run pods of the same GPU kind.
 * ``GpuPackingScore``: prefer a partly used GPU, then a free GPU on a used node, then the
@@ -22,6 +22,7 @@ from collections.abc import Hashable
 import numpy as np
 
 from dockyard.scheduler.framework import (
+    SUCCESS,
     ClusterSnapshot,
     CycleState,
     DeviceShare,
@@ -30,7 +31,6 @@ from dockyard.scheduler.framework import (
     PodRequest,
     Status,
 )
-from dockyard.scheduler.framework import SUCCESS
 from dockyard.scheduler.plugins._devices import (
     FULL,
     best_fit_devices,
@@ -96,7 +96,7 @@ class BestFitDevices:
 
 
 class DotProductScore:
-    """``trunc(100·(1 − (c_free·c/128k² + L_free·r/8k²)/2))``: smallest free vector wins."""
+    """``trunc(100·(1 - (c_free·c/128k² + L_free·r/8k²)/2))``: smallest free vector wins."""
 
     name = "DotProductScore"
 
@@ -134,8 +134,8 @@ class GpuClusteringScore:
 
 
 class GpuPackingScore:
-    """Pack GPUs: a partly used device scores 91–100 (fuller is better), a free device on a
-    used node ``max(50 − u, 33)`` (u = free devices taken), an idle node ``33 − G``
+    """Pack GPUs: a partly used device scores 91-100 (fuller is better), a free device on a
+    used node ``max(50 - u, 33)`` (u = free devices taken), an idle node ``33 - G``
     (smaller nodes first). CPU-only pods score 0 everywhere."""
 
     name = "GpuPackingScore"
@@ -164,7 +164,7 @@ class GpuPackingScore:
 
 
 class BestFitScore:
-    """``trunc(100·(1 − (0.5·cpu_left/128k + 0.5·gpu_left/8k)))``, then min-max to 0..100."""
+    """``trunc(100·(1 - (0.5·cpu_left/128k + 0.5·gpu_left/8k)))``, then min-max to 0..100."""
 
     name = "BestFitScore"
 
