@@ -20,6 +20,7 @@ from dockyard.cli._context import state_of
 from dockyard.cli._errors import CliError, report
 from dockyard.cli.commands import apply, delete, demo, describe, get, kinds, logs, up, version, wait
 from dockyard.client import DockyardError
+from dockyard.sim.cli import app as sim_app
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -111,3 +112,8 @@ COMMANDS: list[tuple[str, Callable[..., None]]] = [
 ]
 for _name, _command in COMMANDS:
     app.command(_name)(guarded(_command))
+
+# Feature areas that bring their own command groups.
+app.add_typer(
+    sim_app, name="sim", help="Replay cluster traces through the scheduler (FGD protocol)."
+)
