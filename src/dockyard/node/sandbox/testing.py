@@ -8,6 +8,7 @@ same way these tests do):
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
@@ -131,7 +132,8 @@ class PodSpecBuilder:
 
     def build(self) -> PodSandboxSpec:
         return PodSandboxSpec(
-            pod_uid=self.uid or f"uid-{self.name}",
+            # Unique by default: the cgroup is named after the uid, and test runs may overlap.
+            pod_uid=self.uid or f"uid-{self.name}-{uuid.uuid4().hex[:8]}",
             pod_name=self.name,
             state_dir=self.state_dir,
             init_containers=list(self._inits),

@@ -39,9 +39,15 @@ POLICIES: tuple[str, ...] = (*_POLICIES, DEFAULT_POLICY)
 
 
 def policy_profile(
-    name: str, typical: TypicalPods, rng: np.random.Generator | None = None
+    name: str,
+    typical: TypicalPods,
+    rng: np.random.Generator | None = None,
+    extra_filters: tuple[Plugin, ...] = (),
 ) -> Profile:
-    """The profile of policy ``name`` (``ValueError`` for an unknown name)."""
+    """The profile of policy ``name`` (``ValueError`` for an unknown name).
+
+    ``extra_filters`` run before the resource filters; the live scheduler adds node
+    readiness and node-selector checks there, which traces don't need."""
     rng = rng if rng is not None else np.random.default_rng(0)
     if name == DEFAULT_POLICY:
         from dockyard.scheduler.plugins.dockyard_policy import dockyard_plugins
@@ -52,5 +58,10 @@ def policy_profile(
     else:
         raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICIES)}")
     return profile(
-        name, PrioritySort(), GpuFit(), NodeResourcesFit(), *((p, 1000.0) for p in policy)
+        name,
+        PrioritySort(),
+        *extra_filters,
+        GpuFit(),
+        NodeResourcesFit(),
+        *((p, 1000.0) for p in policy),
     )
