@@ -419,7 +419,9 @@ def sprig() -> dict[str, Any]:
         "regexReplaceAll": lambda pattern, s, repl: re.sub(
             pattern, repl.replace("$", "\\"), str(s)
         ),
-        "regexSplit": lambda pattern, s, n=-1: re.split(pattern, str(s), maxsplit=0 if n < 0 else n - 1),
+        "regexSplit": lambda pattern, s, n=-1: re.split(
+            pattern, str(s), maxsplit=0 if n < 0 else n - 1
+        ),
         "randAlphaNum": _rand(string.ascii_letters + string.digits),
         "randAlpha": _rand(string.ascii_letters),
         "randNumeric": _rand(string.digits),
