@@ -431,6 +431,9 @@ class WorkflowOperator:
                 inputs = resolve_inputs(template, args)
             except ParamError as exc:
                 return self.error_node(name, display, boundary, str(exc), template_name)
+            # Input values may themselves use globals or expressions (processInputs).
+            for param in inputs:
+                param["value"] = render(str(param["value"]), self.globals)
         scope = {**self.globals, **inputs_scope(inputs), **(extra or {})}
         scope["node.name"] = name
         template = substitute(template, scope)

@@ -118,6 +118,7 @@ class StepFiles:
             directory.mkdir(parents=True, exist_ok=True)
             _give_to_sandbox(directory, 0o755)
         if mounts:
+            (self.dir / "out").mkdir(exist_ok=True)
             os.chmod(self.dir / "out", 0o755)
         for mount in mounts:
             if mount.is_file:

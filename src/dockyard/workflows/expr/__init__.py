@@ -30,24 +30,29 @@ _BUILTINS = builtins()
 def nested_env(flat: Mapping[str, Any]) -> dict[str, Any]:
     """Expand ``{"steps.a.outputs.result": "x"}`` into nested maps, on top of the builtins.
 
-    Where a key is both a value and a prefix of others (``workflow.creationTimestamp`` next
-    to ``workflow.creationTimestamp.Y``) the shorter key's value wins.
+    Where a key is both a value and a prefix of others (``inputs.parameters`` as a JSON
+    list next to ``inputs.parameters.x``) the map wins, as in Argo's expression env. The
+    ``workflow.creationTimestamp.<strftime letter>`` shorthands exist only for simple
+    tags: in expressions ``workflow.creationTimestamp`` stays the timestamp string.
     """
     env: dict[str, Any] = dict(_BUILTINS)
-    for key in sorted(flat, key=lambda k: k.count(".")):
+    for key in sorted(flat, key=lambda k: -k.count(".")):
+        if key.startswith(_TAG_ONLY):
+            continue
         parts = key.split(".")
         target = env
         for part in parts[:-1]:
             child = target.get(part)
-            if child is None or (target is env and part in _BUILTINS):
+            if not isinstance(child, dict) or (target is env and part in _BUILTINS):
                 child = {}
                 target[part] = child
-            if not isinstance(child, dict):
-                break  # a value already sits here; it wins over deeper keys
             target = child
-        else:
-            target.setdefault(parts[-1], flat[key])
+        if not isinstance(target.get(parts[-1]), dict):
+            target[parts[-1]] = flat[key]
     return env
+
+
+_TAG_ONLY = "workflow.creationTimestamp."
 
 
 def evaluate(text: str, env: Mapping[str, Any]) -> Any:
