@@ -17,12 +17,12 @@ from dockyard.control.workqueue import WorkQueue
 
 __all__ = [
     "AdmissionHook",
-    "Extension",
-    "Platform",
     "Clock",
     "Controller",
+    "Extension",
     "Manager",
     "ObjectKey",
+    "Platform",
     "Reconciler",
     "Result",
     "SystemClock",

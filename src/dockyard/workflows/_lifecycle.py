@@ -110,8 +110,8 @@ def retry_workflow(store: ObjectStore, namespace: str, name: str, body: Obj) -> 
     removed |= {c for r in list(removed) for c in _descendants(nodes, r)}
     wf_name = workflow["metadata"]["name"]
     for node_id in removed:
-        node = nodes.get(node_id)
-        if node is not None and node["type"] == "Pod":
+        found = nodes.get(node_id)
+        if found is not None and found["type"] == "Pod":
             with contextlib.suppress(ApiError):
                 store.delete(
                     "v1/Pod",

@@ -883,18 +883,20 @@ class WorkflowOperator:
             for display, item in entries:
                 local = {**scope, **(item_scope(item) if items is not None else {})}
                 child_name = f"{sg['name']}.{display}"
-                child = self.get(child_name)
-                if child is None or not fulfilled(child):
-                    if parallelism and running >= parallelism and child is None:
+                existing = self.get(child_name)
+                if existing is None or not fulfilled(existing):
+                    if parallelism and running >= parallelism and existing is None:
                         done = False
                         continue
-                    child = self._run_invocation(
-                        child_name, display, step, source, local, steps_node["id"], child
+                    started = self._run_invocation(
+                        child_name, display, step, source, local, steps_node["id"], existing
                     )
-                    if child is None:
+                    if started is None:
                         done = False
                         continue
-                    self.add_child(sg, child)
+                    self.add_child(sg, started)
+                    existing = started
+                child = existing
                 if not self._hooks_done(
                     step, child, local, f"steps.{step_name}", steps_node["id"], source
                 ):

@@ -100,23 +100,23 @@ class Resolver:
         ref = call.get("templateRef")
         if ref is not None:
             target = self.source(ref)
-            template = target.templates.get(ref["template"])
-            if template is None:
+            found = target.templates.get(ref["template"])
+            if found is None:
                 raise ResolveError(
                     f'template "{ref["template"]}" not found in {target.key.replace("/", " ")}'
                 )
-            self.stored.setdefault(f"{target.key}/{ref['template']}", template)
-            return merge_defaults(template, self.defaults), target
+            self.stored.setdefault(f"{target.key}/{ref['template']}", found)
+            return merge_defaults(found, self.defaults), target
         name = call.get("template")
         if not name:
             raise ResolveError("a step or task must name a template, templateRef or inline")
-        template = source.templates.get(name)
-        if template is None:
+        named = source.templates.get(name)
+        if named is None:
             where = "the workflow" if not source.key else source.key.replace("/", " ")
             raise ResolveError(f"template {name!r} not found in {where}")
         if source.key:
-            self.stored.setdefault(f"{source.key}/{name}", template)
-        return merge_defaults(template, self.defaults), source
+            self.stored.setdefault(f"{source.key}/{name}", named)
+        return merge_defaults(named, self.defaults), source
 
 
 def merge_workflow_template(spec: dict[str, Any], lookup: Lookup, namespace: str) -> dict[str, Any]:
@@ -134,7 +134,7 @@ def merge_workflow_template(spec: dict[str, Any], lookup: Lookup, namespace: str
     if obj is None:
         kind = "ClusterWorkflowTemplate" if cluster else "WorkflowTemplate"
         raise ResolveError(f'{kind} "{ref["name"]}" not found')
-    merged = copy.deepcopy(obj["spec"])
+    merged: dict[str, Any] = copy.deepcopy(obj["spec"])
     for key, value in spec.items():
         if key == "workflowTemplateRef":
             continue

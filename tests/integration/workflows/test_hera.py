@@ -32,7 +32,9 @@ def add(a: int, b: int) -> None:
 
 
 def test_hello_world_with_output_parameter(service: WorkflowsService) -> None:
-    with Workflow(generate_name="hello-", entrypoint="main", namespace="argo", workflows_service=service) as w:
+    with Workflow(
+        generate_name="hello-", entrypoint="main", namespace="argo", workflows_service=service
+    ) as w:
         hello = Container(
             name="hello",
             image="busybox",
@@ -52,7 +54,9 @@ def test_hello_world_with_output_parameter(service: WorkflowsService) -> None:
 
 
 def test_dag(service: WorkflowsService) -> None:
-    with Workflow(generate_name="dag-", entrypoint="diamond", namespace="argo", workflows_service=service) as w:
+    with Workflow(
+        generate_name="dag-", entrypoint="diamond", namespace="argo", workflows_service=service
+    ) as w:
         echo = Container(
             name="echo",
             image="alpine:3.19",
@@ -68,15 +72,28 @@ def test_dag(service: WorkflowsService) -> None:
     result = w.create(wait=True, poll_interval=1)
     assert result.status is not None and result.status.phase == "Succeeded"
     phases = {n.display_name: n.phase for n in (result.status.nodes or {}).values()}
-    assert phases == {result.metadata.name: "Succeeded", "A": "Succeeded", "B": "Succeeded",
-                      "C": "Succeeded", "D": "Succeeded"}
+    assert phases == {
+        result.metadata.name: "Succeeded",
+        "A": "Succeeded",
+        "B": "Succeeded",
+        "C": "Succeeded",
+        "D": "Succeeded",
+    }
 
 
 def test_script_step(service: WorkflowsService) -> None:
-    with Workflow(generate_name="script-", entrypoint="main", namespace="argo", workflows_service=service) as w:
-        with Steps(name="main"):
-            add(arguments={"a": 2, "b": 3})
+    with (
+        Workflow(
+            generate_name="script-", entrypoint="main", namespace="argo", workflows_service=service
+        ) as w,
+        Steps(name="main"),
+    ):
+        add(arguments={"a": 2, "b": 3})
     result = w.create(wait=True, poll_interval=1)
     assert result.status is not None and result.status.phase == "Succeeded"
-    results = [n.outputs.result for n in (result.status.nodes or {}).values() if n.type == "Pod" and n.outputs]
+    results = [
+        n.outputs.result
+        for n in (result.status.nodes or {}).values()
+        if n.type == "Pod" and n.outputs
+    ]
     assert results == ["5"]

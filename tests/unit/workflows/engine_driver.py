@@ -44,7 +44,9 @@ def by_command(pod: dict[str, Any]) -> PodOutcome | None:
 
 
 class FakeEnv:
-    def __init__(self, root: Path, templates: dict[tuple[str, str, str], dict[str, Any]] | None = None):
+    def __init__(
+        self, root: Path, templates: dict[tuple[str, str, str], dict[str, Any]] | None = None
+    ):
         self.clock = datetime(2024, 1, 1, tzinfo=UTC)
         self.pods: dict[str, dict[str, Any]] = {}
         self.created: list[str] = []
@@ -89,8 +91,12 @@ def workflow(spec: dict[str, Any], name: str = "wf") -> dict[str, Any]:
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
-        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}",
-                     "creationTimestamp": "2024-01-01T00:00:00Z"},
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "uid": f"uid-{name}",
+            "creationTimestamp": "2024-01-01T00:00:00Z",
+        },
         "spec": spec,
         "status": {"phase": "Running"},
     }
@@ -128,10 +134,15 @@ def run(
             for sandbox_path, text in outcome.files.items():
                 for volume in pod["spec"]["volumes"]:
                     mount = next(
-                        m for m in pod["spec"]["containers"][0]["volumeMounts"] if m["name"] == volume["name"]
+                        m
+                        for m in pod["spec"]["containers"][0]["volumeMounts"]
+                        if m["name"] == volume["name"]
                     )
                     if sandbox_path.startswith(mount["mountPath"] + "/"):
-                        target = Path(volume["hostPath"]["path"]) / sandbox_path[len(mount["mountPath"]) + 1 :]
+                        target = (
+                            Path(volume["hostPath"]["path"])
+                            / sandbox_path[len(mount["mountPath"]) + 1 :]
+                        )
                         target.parent.mkdir(parents=True, exist_ok=True)
                         target.write_text(text)
             pod["status"] = {

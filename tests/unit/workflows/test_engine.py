@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from engine_driver import FakeEnv, PodOutcome, by_command, phases, run, workflow
+from engine_driver import FakeEnv, PodOutcome, phases, run, workflow
 
 SH = {"image": "busybox", "command": ["sh", "-c"]}
 
@@ -29,10 +28,19 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, str]]] = [
         {
             "entrypoint": "main",
             "templates": [
-                {"name": "main", "steps": [
-                    [{"name": "flaky", "template": "fail", "continueOn": {"failed": True}}],
-                    [{"name": "after", "template": "ok", "when": "{{steps.flaky.status}} == Failed"}],
-                ]},
+                {
+                    "name": "main",
+                    "steps": [
+                        [{"name": "flaky", "template": "fail", "continueOn": {"failed": True}}],
+                        [
+                            {
+                                "name": "after",
+                                "template": "ok",
+                                "when": "{{steps.flaky.status}} == Failed",
+                            }
+                        ],
+                    ],
+                },
                 container("fail", "exit 1"),
                 container("ok", "exit 0"),
             ],
@@ -45,7 +53,13 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, str]]] = [
         {
             "entrypoint": "main",
             "templates": [
-                {"name": "main", "steps": [[{"name": "a", "template": "fail"}], [{"name": "b", "template": "ok"}]]},
+                {
+                    "name": "main",
+                    "steps": [
+                        [{"name": "a", "template": "fail"}],
+                        [{"name": "b", "template": "ok"}],
+                    ],
+                },
                 container("fail", "exit 3"),
                 container("ok", "exit 0"),
             ],
@@ -70,10 +84,23 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, str]]] = [
             "onExit": "report",
             "templates": [
                 container("fail", "exit 1"),
-                {"name": "report", "steps": [[
-                    {"name": "on-failure", "template": "ok", "when": "{{workflow.status}} == Failed"},
-                    {"name": "on-success", "template": "ok", "when": "{{workflow.status}} == Succeeded"},
-                ]]},
+                {
+                    "name": "report",
+                    "steps": [
+                        [
+                            {
+                                "name": "on-failure",
+                                "template": "ok",
+                                "when": "{{workflow.status}} == Failed",
+                            },
+                            {
+                                "name": "on-success",
+                                "template": "ok",
+                                "when": "{{workflow.status}} == Succeeded",
+                            },
+                        ]
+                    ],
+                },
                 container("ok", "exit 0"),
             ],
         },
@@ -85,13 +112,18 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, str]]] = [
         {
             "entrypoint": "d",
             "templates": [
-                {"name": "d", "dag": {"tasks": [
-                    {"name": "A", "template": "ok"},
-                    {"name": "C", "template": "fail", "depends": "A"},
-                    {"name": "handled", "template": "ok", "depends": "C.Failed"},
-                    {"name": "not-run", "template": "ok", "depends": "C"},
-                    {"name": "last", "template": "ok", "depends": "handled || not-run"},
-                ]}},
+                {
+                    "name": "d",
+                    "dag": {
+                        "tasks": [
+                            {"name": "A", "template": "ok"},
+                            {"name": "C", "template": "fail", "depends": "A"},
+                            {"name": "handled", "template": "ok", "depends": "C.Failed"},
+                            {"name": "not-run", "template": "ok", "depends": "C"},
+                            {"name": "last", "template": "ok", "depends": "handled || not-run"},
+                        ]
+                    },
+                },
                 container("ok", "exit 0"),
                 container("fail", "exit 1"),
             ],
@@ -104,10 +136,15 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, str]]] = [
         {
             "entrypoint": "d",
             "templates": [
-                {"name": "d", "dag": {"tasks": [
-                    {"name": "A", "template": "fail"},
-                    {"name": "B", "template": "ok", "dependencies": ["A"]},
-                ]}},
+                {
+                    "name": "d",
+                    "dag": {
+                        "tasks": [
+                            {"name": "A", "template": "fail"},
+                            {"name": "B", "template": "ok", "dependencies": ["A"]},
+                        ]
+                    },
+                },
                 container("ok", "exit 0"),
                 container("fail", "exit 1"),
             ],
@@ -120,10 +157,15 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, str]]] = [
         {
             "entrypoint": "d",
             "templates": [
-                {"name": "d", "dag": {"tasks": [
-                    {"name": "A", "template": "fail", "continueOn": {"failed": True}},
-                    {"name": "B", "template": "ok", "dependencies": ["A"]},
-                ]}},
+                {
+                    "name": "d",
+                    "dag": {
+                        "tasks": [
+                            {"name": "A", "template": "fail", "continueOn": {"failed": True}},
+                            {"name": "B", "template": "ok", "dependencies": ["A"]},
+                        ]
+                    },
+                },
                 container("ok", "exit 0"),
                 container("fail", "exit 1"),
             ],
@@ -136,12 +178,24 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, str]]] = [
         {
             "entrypoint": "main",
             "templates": [
-                {"name": "main", "steps": [[{
-                    "name": "s", "template": "echo", "withSequence": {"start": "2", "end": "4", "format": "n%02d"},
-                    "arguments": {"parameters": [{"name": "v", "value": "{{item}}"}]},
-                }]]},
-                {"name": "echo", "inputs": {"parameters": [{"name": "v"}]},
-                 "container": {**SH, "args": ["echo {{inputs.parameters.v}}"]}},
+                {
+                    "name": "main",
+                    "steps": [
+                        [
+                            {
+                                "name": "s",
+                                "template": "echo",
+                                "withSequence": {"start": "2", "end": "4", "format": "n%02d"},
+                                "arguments": {"parameters": [{"name": "v", "value": "{{item}}"}]},
+                            }
+                        ]
+                    ],
+                },
+                {
+                    "name": "echo",
+                    "inputs": {"parameters": [{"name": "v"}]},
+                    "container": {**SH, "args": ["echo {{inputs.parameters.v}}"]},
+                },
             ],
         },
         "Succeeded",
@@ -152,8 +206,13 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, str]]] = [
         {
             "entrypoint": "main",
             "arguments": {"parameters": [{"name": "color", "value": "pink"}]},
-            "templates": [{"name": "main", "inputs": {"parameters": [{"name": "color", "enum": ["red", "blue"]}]},
-                           "container": {**SH, "args": ["exit 0"]}}],
+            "templates": [
+                {
+                    "name": "main",
+                    "inputs": {"parameters": [{"name": "color", "enum": ["red", "blue"]}]},
+                    "container": {**SH, "args": ["exit 0"]},
+                }
+            ],
         },
         "Error",
         {},
@@ -163,7 +222,10 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, str]]] = [
         {
             "entrypoint": "main",
             "templates": [
-                {"name": "main", "steps": [[{"name": "loop", "template": "ok", "withParam": "[]"}]]},
+                {
+                    "name": "main",
+                    "steps": [[{"name": "loop", "template": "ok", "withParam": "[]"}]],
+                },
                 container("ok", "exit 0"),
             ],
         },
@@ -173,8 +235,12 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("spec", "phase", "nodes"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_workflow_phases(env: FakeEnv, spec: dict[str, Any], phase: str, nodes: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("spec", "phase", "nodes"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_workflow_phases(
+    env: FakeEnv, spec: dict[str, Any], phase: str, nodes: dict[str, str]
+) -> None:
     wf = run(env, workflow(spec))
     assert wf["status"]["phase"] == phase, wf["status"].get("message")
     seen = phases(wf)
@@ -182,7 +248,10 @@ def test_workflow_phases(env: FakeEnv, spec: dict[str, Any], phase: str, nodes: 
 
 
 def retry_spec(strategy: dict[str, Any]) -> dict[str, Any]:
-    return {"entrypoint": "flaky", "templates": [container("flaky", "exit 1", retryStrategy=strategy)]}
+    return {
+        "entrypoint": "flaky",
+        "templates": [container("flaky", "exit 1", retryStrategy=strategy)],
+    }
 
 
 RETRY_CASES = [
@@ -190,16 +259,29 @@ RETRY_CASES = [
     ("limit-as-string", {"limit": "1"}, 2, None),
     ("on-error-does-not-retry-failures", {"limit": 3, "retryPolicy": "OnError"}, 1, None),
     ("always", {"limit": 1, "retryPolicy": "Always"}, 2, None),
-    ("expression-false", {"limit": 5, "expression": "lastRetry.exitCode == 2"}, 1,
-     "retryStrategy.expression evaluated to false"),
-    ("backoff-max-duration", {"limit": 10, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "25s"}}, 2,
-     "Max duration limit exceeded"),
+    (
+        "expression-false",
+        {"limit": 5, "expression": "lastRetry.exitCode == 2"},
+        1,
+        "retryStrategy.expression evaluated to false",
+    ),
+    (
+        "backoff-max-duration",
+        {"limit": 10, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "25s"}},
+        2,
+        "Max duration limit exceeded",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("strategy", "attempts", "message"), [c[1:] for c in RETRY_CASES],
-                         ids=[c[0] for c in RETRY_CASES])
-def test_retries(env: FakeEnv, strategy: dict[str, Any], attempts: int, message: str | None) -> None:
+@pytest.mark.parametrize(
+    ("strategy", "attempts", "message"),
+    [c[1:] for c in RETRY_CASES],
+    ids=[c[0] for c in RETRY_CASES],
+)
+def test_retries(
+    env: FakeEnv, strategy: dict[str, Any], attempts: int, message: str | None
+) -> None:
     wf = run(env, workflow(retry_spec(strategy)))
     assert wf["status"]["phase"] == "Failed"
     retry = next(n for n in wf["status"]["nodes"].values() if n["type"] == "Retry")
@@ -230,11 +312,18 @@ def test_retry_succeeds_on_second_attempt(env: FakeEnv) -> None:
     assert [phases(wf)[f"wf({i})"] for i in range(2)] == ["Failed", "Succeeded"]
 
 
-@pytest.mark.parametrize(("level", "limit"), [("workflow", 1), ("template", 2)], ids=["workflow", "template"])
+@pytest.mark.parametrize(
+    ("level", "limit"), [("workflow", 1), ("template", 2)], ids=["workflow", "template"]
+)
 def test_parallelism(env: FakeEnv, level: str, limit: int) -> None:
-    steps = {"name": "main", "steps": [[
-        {"name": "s", "template": "ok", "withItems": [1, 2, 3, 4, 5]},
-    ]]}
+    steps = {
+        "name": "main",
+        "steps": [
+            [
+                {"name": "s", "template": "ok", "withItems": [1, 2, 3, 4, 5]},
+            ]
+        ],
+    }
     spec: dict[str, Any] = {"entrypoint": "main", "templates": [steps, container("ok", "exit 0")]}
     if level == "workflow":
         spec["parallelism"] = limit
@@ -247,11 +336,20 @@ def test_parallelism(env: FakeEnv, level: str, limit: int) -> None:
 
 
 def test_suspend_duration_resumes_by_itself(env: FakeEnv) -> None:
-    spec = {"entrypoint": "main", "templates": [
-        {"name": "main", "steps": [[{"name": "wait", "template": "pause"}], [{"name": "after", "template": "ok"}]]},
-        {"name": "pause", "suspend": {"duration": "30s"}},
-        container("ok", "exit 0"),
-    ]}
+    spec = {
+        "entrypoint": "main",
+        "templates": [
+            {
+                "name": "main",
+                "steps": [
+                    [{"name": "wait", "template": "pause"}],
+                    [{"name": "after", "template": "ok"}],
+                ],
+            },
+            {"name": "pause", "suspend": {"duration": "30s"}},
+            container("ok", "exit 0"),
+        ],
+    }
     start = env.clock
     wf = run(env, workflow(spec))
     assert wf["status"]["phase"] == "Succeeded"
@@ -260,10 +358,13 @@ def test_suspend_duration_resumes_by_itself(env: FakeEnv) -> None:
 
 
 def test_suspend_waits_for_resume(env: FakeEnv) -> None:
-    spec = {"entrypoint": "main", "templates": [
-        {"name": "main", "steps": [[{"name": "approve", "template": "pause"}]]},
-        {"name": "pause", "suspend": {}},
-    ]}
+    spec = {
+        "entrypoint": "main",
+        "templates": [
+            {"name": "main", "steps": [[{"name": "approve", "template": "pause"}]]},
+            {"name": "pause", "suspend": {}},
+        ],
+    }
 
     def resume_after_ten(wf: dict[str, Any], index: int) -> None:
         if index == 10:
@@ -277,7 +378,11 @@ def test_suspend_waits_for_resume(env: FakeEnv) -> None:
 
 
 def test_workflow_deadline_stops_running_pods(env: FakeEnv) -> None:
-    spec = {"entrypoint": "main", "activeDeadlineSeconds": 5, "templates": [container("main", "sleep 100")]}
+    spec = {
+        "entrypoint": "main",
+        "activeDeadlineSeconds": 5,
+        "templates": [container("main", "sleep 100")],
+    }
     wf = run(env, workflow(spec))
     assert wf["status"]["phase"] == "Failed"
     assert phases(wf)["wf"] == "Failed"
@@ -286,10 +391,13 @@ def test_workflow_deadline_stops_running_pods(env: FakeEnv) -> None:
 
 
 def test_steps_timeout_fails_the_template(env: FakeEnv) -> None:
-    spec = {"entrypoint": "main", "templates": [
-        {"name": "main", "timeout": "10s", "steps": [[{"name": "long", "template": "long"}]]},
-        container("long", "sleep 100"),
-    ]}
+    spec = {
+        "entrypoint": "main",
+        "templates": [
+            {"name": "main", "timeout": "10s", "steps": [[{"name": "long", "template": "long"}]]},
+            container("long", "sleep 100"),
+        ],
+    }
     wf = run(env, workflow(spec))
     assert wf["status"]["phase"] == "Failed"
     assert phases(wf)["long"] == "Failed"
@@ -297,8 +405,11 @@ def test_steps_timeout_fails_the_template(env: FakeEnv) -> None:
 
 
 def test_stop_runs_exit_handler_terminate_does_not(env: FakeEnv) -> None:
-    spec = {"entrypoint": "main", "onExit": "cleanup",
-            "templates": [container("main", "sleep 100"), container("cleanup", "exit 0")]}
+    spec = {
+        "entrypoint": "main",
+        "onExit": "cleanup",
+        "templates": [container("main", "sleep 100"), container("cleanup", "exit 0")],
+    }
     for strategy, expect_exit in (("Stop", True), ("Terminate", False)):
         local = FakeEnv(env.files_root / strategy)
         wf = workflow(spec, name=f"wf-{strategy.lower()}")
@@ -315,16 +426,42 @@ def test_stop_runs_exit_handler_terminate_does_not(env: FakeEnv) -> None:
 
 
 def test_outputs_parameters_and_globals(env: FakeEnv) -> None:
-    spec = {"entrypoint": "main", "templates": [
-        {"name": "main", "steps": [
-            [{"name": "gen", "template": "gen"}],
-            [{"name": "use", "template": "echo",
-              "arguments": {"parameters": [{"name": "v", "value": "{{steps.gen.outputs.parameters.out}}"}]}}],
-        ]},
-        {"name": "gen", "container": {**SH, "args": ["echo hi"]},
-         "outputs": {"parameters": [{"name": "out", "globalName": "g", "valueFrom": {"path": "/tmp/o"}}]}},
-        {"name": "echo", "inputs": {"parameters": [{"name": "v"}]}, "container": {**SH, "args": ["echo {{inputs.parameters.v}}"]}},
-    ]}
+    spec = {
+        "entrypoint": "main",
+        "templates": [
+            {
+                "name": "main",
+                "steps": [
+                    [{"name": "gen", "template": "gen"}],
+                    [
+                        {
+                            "name": "use",
+                            "template": "echo",
+                            "arguments": {
+                                "parameters": [
+                                    {"name": "v", "value": "{{steps.gen.outputs.parameters.out}}"}
+                                ]
+                            },
+                        }
+                    ],
+                ],
+            },
+            {
+                "name": "gen",
+                "container": {**SH, "args": ["echo hi"]},
+                "outputs": {
+                    "parameters": [
+                        {"name": "out", "globalName": "g", "valueFrom": {"path": "/tmp/o"}}
+                    ]
+                },
+            },
+            {
+                "name": "echo",
+                "inputs": {"parameters": [{"name": "v"}]},
+                "container": {**SH, "args": ["echo {{inputs.parameters.v}}"]},
+            },
+        ],
+    }
 
     def write(pod: dict[str, Any]) -> PodOutcome:
         return PodOutcome(0, "x", {"/tmp/o": "value-1\n"})
@@ -337,19 +474,31 @@ def test_outputs_parameters_and_globals(env: FakeEnv) -> None:
 
 
 def test_missing_output_without_default_errors(env: FakeEnv) -> None:
-    spec = {"entrypoint": "gen", "templates": [
-        {"name": "gen", "container": {**SH, "args": ["true"]},
-         "outputs": {"parameters": [{"name": "out", "valueFrom": {"path": "/tmp/never"}}]}},
-    ]}
+    spec = {
+        "entrypoint": "gen",
+        "templates": [
+            {
+                "name": "gen",
+                "container": {**SH, "args": ["true"]},
+                "outputs": {"parameters": [{"name": "out", "valueFrom": {"path": "/tmp/never"}}]},
+            },
+        ],
+    }
     wf = run(env, workflow(spec))
     assert wf["status"]["phase"] == "Error"
 
 
 def test_memoization_reuses_outputs(env: FakeEnv) -> None:
-    spec = {"entrypoint": "gen", "templates": [
-        {"name": "gen", "memoize": {"key": "k1", "cache": {"configMap": {"name": "c"}}},
-         "container": {**SH, "args": ["echo hi"]}},
-    ]}
+    spec = {
+        "entrypoint": "gen",
+        "templates": [
+            {
+                "name": "gen",
+                "memoize": {"key": "k1", "cache": {"configMap": {"name": "c"}}},
+                "container": {**SH, "args": ["echo hi"]},
+            },
+        ],
+    }
     first = run(env, workflow(spec, "first"))
     second = run(env, workflow(spec, "second"))
     assert first["status"]["phase"] == second["status"]["phase"] == "Succeeded"
@@ -360,11 +509,21 @@ def test_memoization_reuses_outputs(env: FakeEnv) -> None:
 
 
 def test_semaphore_serialises_templates(env: FakeEnv) -> None:
-    spec = {"entrypoint": "main", "templates": [
-        {"name": "main", "steps": [[{"name": "s", "template": "locked", "withItems": [1, 2, 3]}]]},
-        {**container("locked", "exit 0"),
-         "synchronization": {"semaphore": {"configMapKeyRef": {"name": "my-config", "key": "workflow"}}}},
-    ]}
+    spec = {
+        "entrypoint": "main",
+        "templates": [
+            {
+                "name": "main",
+                "steps": [[{"name": "s", "template": "locked", "withItems": [1, 2, 3]}]],
+            },
+            {
+                **container("locked", "exit 0"),
+                "synchronization": {
+                    "semaphore": {"configMapKeyRef": {"name": "my-config", "key": "workflow"}}
+                },
+            },
+        ],
+    }
     wf = run(env, workflow(spec), _two_pass_fresh())
     assert wf["status"]["phase"] == "Succeeded"
     assert env.max_active == 1
@@ -382,15 +541,38 @@ def _two_pass_fresh() -> Any:
 
 
 def test_step_exit_hook_gets_step_outputs(env: FakeEnv) -> None:
-    spec = {"entrypoint": "main", "templates": [
-        {"name": "main", "steps": [[{
-            "name": "work", "template": "ok",
-            "hooks": {"exit": {"template": "echo", "arguments": {"parameters": [
-                {"name": "v", "value": "{{steps.work.status}}"}]}}},
-        }]]},
-        container("ok", "echo done"),
-        {"name": "echo", "inputs": {"parameters": [{"name": "v"}]}, "container": {**SH, "args": ["echo {{inputs.parameters.v}}"]}},
-    ]}
+    spec = {
+        "entrypoint": "main",
+        "templates": [
+            {
+                "name": "main",
+                "steps": [
+                    [
+                        {
+                            "name": "work",
+                            "template": "ok",
+                            "hooks": {
+                                "exit": {
+                                    "template": "echo",
+                                    "arguments": {
+                                        "parameters": [
+                                            {"name": "v", "value": "{{steps.work.status}}"}
+                                        ]
+                                    },
+                                }
+                            },
+                        }
+                    ]
+                ],
+            },
+            container("ok", "echo done"),
+            {
+                "name": "echo",
+                "inputs": {"parameters": [{"name": "v"}]},
+                "container": {**SH, "args": ["echo {{inputs.parameters.v}}"]},
+            },
+        ],
+    }
     wf = run(env, workflow(spec))
     assert wf["status"]["phase"] == "Succeeded"
     hook = next(n for n in wf["status"]["nodes"].values() if n["name"].endswith(".onExit"))
@@ -398,15 +580,35 @@ def test_step_exit_hook_gets_step_outputs(env: FakeEnv) -> None:
 
 
 def test_loop_outputs_aggregate(env: FakeEnv) -> None:
-    spec = {"entrypoint": "d", "templates": [
-        {"name": "d", "dag": {"tasks": [
-            {"name": "gen", "template": "ok", "withItems": ["a", "b"]},
-            {"name": "use", "template": "echo", "depends": "gen",
-             "arguments": {"parameters": [{"name": "v", "value": "{{tasks.gen.outputs.result}}"}]}},
-        ]}},
-        container("ok", "echo {{item}}"),
-        {"name": "echo", "inputs": {"parameters": [{"name": "v"}]}, "container": {**SH, "args": ["echo x"]}},
-    ]}
+    spec = {
+        "entrypoint": "d",
+        "templates": [
+            {
+                "name": "d",
+                "dag": {
+                    "tasks": [
+                        {"name": "gen", "template": "ok", "withItems": ["a", "b"]},
+                        {
+                            "name": "use",
+                            "template": "echo",
+                            "depends": "gen",
+                            "arguments": {
+                                "parameters": [
+                                    {"name": "v", "value": "{{tasks.gen.outputs.result}}"}
+                                ]
+                            },
+                        },
+                    ]
+                },
+            },
+            container("ok", "echo {{item}}"),
+            {
+                "name": "echo",
+                "inputs": {"parameters": [{"name": "v"}]},
+                "container": {**SH, "args": ["echo x"]},
+            },
+        ],
+    }
     spec["templates"][1]["container"]["args"] = ["echo out"]
 
     def numbered(pod: dict[str, Any]) -> PodOutcome:

@@ -62,7 +62,9 @@ EXPR_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in EXPR_CASES], ids=[c[0] for c in EXPR_CASES])
+@pytest.mark.parametrize(
+    ("text", "expected"), [c[1:] for c in EXPR_CASES], ids=[c[0] for c in EXPR_CASES]
+)
 def test_expr(text: str, expected: Any) -> None:
     assert evaluate(text, ENV) == expected
 
@@ -99,7 +101,9 @@ WHEN_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in WHEN_CASES], ids=[c[0] for c in WHEN_CASES])
+@pytest.mark.parametrize(
+    ("text", "expected"), [c[1:] for c in WHEN_CASES], ids=[c[0] for c in WHEN_CASES]
+)
 def test_when(text: str, expected: bool) -> None:
     assert evaluate_when(text) is expected
 
@@ -130,18 +134,28 @@ DEPENDS_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in DEPENDS_CASES], ids=[c[0] for c in DEPENDS_CASES])
+@pytest.mark.parametrize(
+    ("text", "expected"), [c[1:] for c in DEPENDS_CASES], ids=[c[0] for c in DEPENDS_CASES]
+)
 def test_depends(text: str, expected: bool) -> None:
     assert evaluate_depends(parse_depends(text), _result) is expected
 
 
-@pytest.mark.parametrize("text", ["A &&", "A.Bogus", "(A", "A B"], ids=["dangling", "result", "paren", "juxtaposed"])
+@pytest.mark.parametrize(
+    "text", ["A &&", "A.Bogus", "(A", "A B"], ids=["dangling", "result", "paren", "juxtaposed"]
+)
 def test_depends_errors(text: str) -> None:
     with pytest.raises(DependsError):
         parse_depends(text)
 
 
-DOC = {"employees": [{"name": "Baris", "age": 43}, {"name": "Mo", "age": 42}, {"name": "Jai", "age": 44}]}
+DOC = {
+    "employees": [
+        {"name": "Baris", "age": 43},
+        {"name": "Mo", "age": 42},
+        {"name": "Jai", "age": 44},
+    ]
+}
 JSONPATH_CASES = [
     ("key", "$.employees[0].name", "Baris"),
     ("wildcard", "$.employees[*].name", ["Baris", "Mo", "Jai"]),
@@ -154,7 +168,9 @@ JSONPATH_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("path", "expected"), [c[1:] for c in JSONPATH_CASES], ids=[c[0] for c in JSONPATH_CASES])
+@pytest.mark.parametrize(
+    ("path", "expected"), [c[1:] for c in JSONPATH_CASES], ids=[c[0] for c in JSONPATH_CASES]
+)
 def test_jsonpath(path: str, expected: Any) -> None:
     assert jsonpath(DOC, path) == expected
 
@@ -168,18 +184,24 @@ RENDER_CASES = [
     ("item-map", "{{item}}", '{"a":2}'),
     ("item-field", "{{item.a}}", "2"),
     ("unknown-left", "{{steps.a.outputs.result}}", "{{steps.a.outputs.result}}"),
-    ("unbound-expression-left", "{{=steps.a.outputs.result ?? 'x'}}", "{{=steps.a.outputs.result ?? 'x'}}"),
+    (
+        "unbound-expression-left",
+        "{{=steps.a.outputs.result ?? 'x'}}",
+        "{{=steps.a.outputs.result ?? 'x'}}",
+    ),
     ("multi-line-expression", "{{=\n  1 +\n  2\n}}", "3"),
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in RENDER_CASES], ids=[c[0] for c in RENDER_CASES])
+@pytest.mark.parametrize(
+    ("text", "expected"), [c[1:] for c in RENDER_CASES], ids=[c[0] for c in RENDER_CASES]
+)
 def test_render(text: str, expected: str) -> None:
     assert render(text, SCOPE) == expected
 
 
 def test_render_strict_names_the_tag() -> None:
-    with pytest.raises(UnresolvedError, match="steps.a.outputs.result"):
+    with pytest.raises(UnresolvedError, match=r"steps\.a\.outputs\.result"):
         render("{{steps.a.outputs.result}}", SCOPE, strict=True)
 
 
@@ -193,4 +215,11 @@ def test_durations(text: str | int, seconds: float) -> None:
 
 
 def test_to_text_go_style() -> None:
-    assert [to_text(v) for v in (30, 35.0, 35.8, [1], True, "s")] == ["30", "35", "35.8", "[1]", "true", "s"]
+    assert [to_text(v) for v in (30, 35.0, 35.8, [1], True, "s")] == [
+        "30",
+        "35",
+        "35.8",
+        "[1]",
+        "true",
+        "s",
+    ]

@@ -342,7 +342,7 @@ def _median(items: list[Any]) -> float:
     middle = len(ordered) // 2
     if len(ordered) % 2:
         return float(ordered[middle])
-    return (ordered[middle - 1] + ordered[middle]) / 2
+    return float((ordered[middle - 1] + ordered[middle]) / 2)
 
 
 # -- sprig ---------------------------------------------------------------------------------
