@@ -93,9 +93,11 @@ def create_app(cp: ControlPlane) -> Any:
     async def core_versions() -> dict[str, Any]:
         return {"kind": "APIVersions", "versions": ["v1"]}
 
-    app.include_router(build_router(cp))
+    # Extension routes first: compatibility APIs (Argo's /api/v1/workflows/...) share
+    # prefixes with the generic /api/v1/{plural}/{name} routes and must win over them.
     for router in cp.routers:
         app.include_router(router)
+    app.include_router(build_router(cp))
 
     return metrics.middleware(_auth_middleware(cp, app))
 

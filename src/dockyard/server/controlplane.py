@@ -32,7 +32,7 @@ from dockyard.store import ObjectStore
 log = logging.getLogger("dockyard.server")
 DEFAULT_NAMESPACES = ("default", "dockyard-system")
 # Feature areas installed into every control plane, in order.
-EXTENSION_MODULES: tuple[str, ...] = ()
+EXTENSION_MODULES: tuple[str, ...] = ("dockyard.workflows",)
 
 
 class ControlPlane:
