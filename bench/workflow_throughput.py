@@ -33,7 +33,9 @@ async def run(count: int, concurrency: int) -> dict:
 
             async def submit() -> None:
                 async with gate:
-                    response = await http.post("/api/v1/workflows/default", json={"workflow": WORKFLOW})
+                    response = await http.post(
+                        "/api/v1/workflows/default", json={"workflow": WORKFLOW}
+                    )
                     response.raise_for_status()
 
             start = time.perf_counter()
@@ -44,7 +46,9 @@ async def run(count: int, concurrency: int) -> dict:
                 listing = (
                     await http.get(
                         "/api/v1/workflows/default",
-                        params={"fields": "items.metadata.name,items.status.phase,items.status.finishedAt"},
+                        params={
+                            "fields": "items.metadata.name,items.status.phase,items.status.finishedAt"
+                        },
                     )
                 ).json()
                 items = listing["items"]
