@@ -40,19 +40,28 @@ class _Events:
 
 
 class _Stream(io.TextIOBase):
-    """sys.stdout/sys.stderr of user code: every write becomes one event, in order."""
+    """sys.stdout/sys.stderr of user code: complete lines become events as they are
+    written (in order with results and errors); the rest on flush."""
 
     def __init__(self, events: _Events, name: str) -> None:
         self._events = events
         self._name = name
+        self._pending = ""
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
-        if text:
-            self._events.send({"type": self._name, "text": text})
+        self._pending += text
+        if "\n" in self._pending:
+            head, _, self._pending = self._pending.rpartition("\n")
+            self._events.send({"type": self._name, "text": head + "\n"})
         return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._events.send({"type": self._name, "text": self._pending})
+            self._pending = ""
 
 
 class Context:
@@ -66,19 +75,23 @@ class Context:
         saved_env = {k: os.environ.get(k) for k in env_vars}
         os.environ.update(env_vars)
         old = sys.stdout, sys.stderr
-        sys.stdout = _Stream(self.events, "stdout")
-        sys.stderr = _Stream(self.events, "stderr")
+        out, err = _Stream(self.events, "stdout"), _Stream(self.events, "stderr")
+        sys.stdout, sys.stderr = out, err
         try:
             tree = ast.parse(code, "<cell>", "exec")
             last: ast.expr | None = None
             if tree.body and isinstance(tree.body[-1], ast.Expr):
                 last = tree.body.pop().value  # type: ignore[attr-defined]
             exec(compile(tree, "<cell>", "exec"), self.namespace)
+            out.flush()
+            err.flush()
             if last is not None:
                 value = eval(compile(ast.Expression(last), "<cell>", "eval"), self.namespace)
                 if value is not None:
                     self.events.send({"type": "result", "text": repr(value), "is_main_result": True})
         except BaseException as exc:  # user code may raise anything, SystemExit included
+            out.flush()
+            err.flush()
             self.events.send(
                 {
                     "type": "error",
@@ -88,6 +101,8 @@ class Context:
                 }
             )
         finally:
+            out.flush()
+            err.flush()
             sys.stdout, sys.stderr = old
             for key, value in saved_env.items():
                 if value is None:

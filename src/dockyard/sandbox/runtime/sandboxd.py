@@ -591,6 +591,13 @@ def restore() -> None:
         threading.Thread(target=load, args=(kernel,), daemon=True).start()
 
 
+def op_set_env(conn: Conn, request: dict[str, Any]) -> None:
+    """Environment for every later command and new context (a claimed pool sandbox gets
+    its create request's env this way)."""
+    BASE_ENV.update({str(k): str(v) for k, v in (request.get("envs") or {}).items()})
+    conn.final()
+
+
 def op_health(conn: Conn, request: dict[str, Any]) -> None:
     conn.final(ok=True, pid=os.getpid())
 
