@@ -7,6 +7,8 @@ Sandbox feature. Claims are owned by the namespace they live in: the sandbox's t
 
 from __future__ import annotations
 
+import contextlib
+
 from dockyard.api.errors import NotFoundError
 from dockyard.control import ObjectKey, Result
 from dockyard.sandbox._kinds import CLAIM
@@ -32,10 +34,8 @@ class ClaimReconciler:
         if claim is None:
             for record in self.service.list(tenant):
                 if record.metadata.get(CLAIM_METADATA) == ref:
-                    try:
+                    with contextlib.suppress(NotFoundError):
                         await self.service.kill(tenant, record.sandbox_id)
-                    except NotFoundError:
-                        pass
             return None
         status = claim.get("status") or {}
         if status.get("sandbox"):

@@ -169,7 +169,9 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
     async def hibernate(sandbox_id: str, request: Request) -> Response:
         async def action(tenant: str, body: dict[str, Any]) -> Response:
             unsaved = await service.hibernate(tenant, sandbox_id)
-            return JSONResponse({"sandboxID": sandbox_id, "state": "hibernated", "unsaved": unsaved})
+            return JSONResponse(
+                {"sandboxID": sandbox_id, "state": "hibernated", "unsaved": unsaved}
+            )
 
         return await handle(request, action)
 

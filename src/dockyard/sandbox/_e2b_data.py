@@ -127,7 +127,9 @@ def build_data_router(service: SandboxService) -> APIRouter:
             # Same answer for unknown sandboxes and wrong tokens: ids are not probeable.
             raise ConnectError("unauthenticated", "missing or invalid access token")
         if record.phase != "Running":
-            raise ConnectError("failed_precondition", f"sandbox {sandbox_id} is {record.phase.lower()}")
+            raise ConnectError(
+                "failed_precondition", f"sandbox {sandbox_id} is {record.phase.lower()}"
+            )
         return record
 
     @router.get("/health")
@@ -189,7 +191,12 @@ def build_data_router(service: SandboxService) -> APIRouter:
         return {
             "processes": [
                 {
-                    "config": {"cmd": p["cmd"], "args": p["args"], "envs": p["envs"], "cwd": p["cwd"]},
+                    "config": {
+                        "cmd": p["cmd"],
+                        "args": p["args"],
+                        "envs": p["envs"],
+                        "cwd": p["cwd"],
+                    },
                     "pid": p["pid"],
                     **({"tag": p["tag"]} if p.get("tag") else {}),
                 }
@@ -235,7 +242,9 @@ def build_data_router(service: SandboxService) -> APIRouter:
         return {"entry": _entry((await client.call("stat", path=message.get("path")))["entry"])}
 
     async def fs_list(client: DaemonClient, message: dict[str, Any]) -> dict[str, Any]:
-        reply = await client.call("list_dir", path=message.get("path"), depth=message.get("depth") or 1)
+        reply = await client.call(
+            "list_dir", path=message.get("path"), depth=message.get("depth") or 1
+        )
         return {"entries": [_entry(e) for e in reply["entries"]]}
 
     async def fs_mkdir(client: DaemonClient, message: dict[str, Any]) -> dict[str, Any]:
@@ -335,7 +344,12 @@ def build_data_router(service: SandboxService) -> APIRouter:
                     event = {k: v for k, v in message.items() if k != "final"}
                     yield (json.dumps(event) + "\n").encode()
             except DaemonError as exc:
-                error = {"type": "error", "name": "SandboxError", "value": exc.message, "traceback": ""}
+                error = {
+                    "type": "error",
+                    "name": "SandboxError",
+                    "value": exc.message,
+                    "traceback": "",
+                }
                 yield (json.dumps(error) + "\n").encode()
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
@@ -357,7 +371,9 @@ def build_data_router(service: SandboxService) -> APIRouter:
     @router.post("/contexts")
     async def create_context(request: Request) -> Response:
         body = parse_json(await request.body())
-        return await context_call(request, "context_create", cwd=body.get("cwd"), language=body.get("language"))
+        return await context_call(
+            request, "context_create", cwd=body.get("cwd"), language=body.get("language")
+        )
 
     @router.get("/contexts")
     async def list_contexts(request: Request) -> Response:

@@ -88,6 +88,8 @@ def new_access_token() -> str:
 
 
 def token_matches(expected: str | None, presented: str | None) -> bool:
-    return bool(expected) and bool(presented) and hmac.compare_digest(
-        str(expected).encode(), str(presented).encode()
+    return (
+        bool(expected)
+        and bool(presented)
+        and hmac.compare_digest(str(expected).encode(), str(presented).encode())
     )

@@ -16,7 +16,7 @@ def file_parts(content_type: str, body: bytes, field: str = "file") -> list[tupl
     if not message.is_multipart():
         raise ValueError("body is not multipart/form-data")
     parts: list[tuple[str, bytes]] = []
-    for part in message.iter_parts():  # type: ignore[attr-defined]
+    for part in message.iter_parts():
         assert isinstance(part, Message)
         if part.get_param("name", header="content-disposition") != field:
             continue

@@ -29,7 +29,8 @@ import shutil
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+import builtins
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,7 +204,9 @@ class SandboxService:
             return None
 
         def ts(value: str | None) -> float:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else 0.0
+            return (
+                datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else 0.0
+            )
 
         return Record(
             sandbox_id=name,
@@ -256,7 +259,7 @@ class SandboxService:
         record.box = box
         if shape.start_command:
             # Runs in the background; its output is not collected.
-            stream = record.client.stream(
+            stream: AsyncGenerator[dict[str, Any], None] = record.client.stream(
                 "exec", cmd="/bin/bash", args=["-l", "-c", shape.start_command], tag="start"
             )
             await anext(stream)
@@ -277,8 +280,12 @@ class SandboxService:
         is ready, else started cold. Raises NotFoundError for an unknown template."""
         shape = resolve_template(self.store, template)
         if shape is None:
-            raise NotFoundError(f"template {template!r} not found", kind="SandboxTemplate", name=template)
-        network = shape.allow_internet_access if allow_internet_access is None else allow_internet_access
+            raise NotFoundError(
+                f"template {template!r} not found", kind="SandboxTemplate", name=template
+            )
+        network = (
+            shape.allow_internet_access if allow_internet_access is None else allow_internet_access
+        )
         record = self._claim(shape) if not network else None
         if record is None:
             record = self._new_record(shape, network)
@@ -319,10 +326,12 @@ class SandboxService:
         """The tenant's sandbox; NotFoundError for unknown ids and other tenants' ones."""
         record = self.records.get(sandbox_id)
         if record is None or record.tenant != tenant:
-            raise NotFoundError(f"sandbox {sandbox_id!r} not found", kind="Sandbox", name=sandbox_id)
+            raise NotFoundError(
+                f"sandbox {sandbox_id!r} not found", kind="Sandbox", name=sandbox_id
+            )
         return record
 
-    def list(self, tenant: str) -> list[Record]:
+    def list(self, tenant: str) -> builtins.list[Record]:
         return [r for r in self.records.values() if r.tenant == tenant]
 
     def running(self, sandbox_id: str) -> Record | None:
@@ -348,7 +357,9 @@ class SandboxService:
         record = self.get(tenant, sandbox_id)
         async with record.lock:
             if record.phase != "Running" or record.box is None:
-                raise SandboxConflict(f"sandbox {sandbox_id} is {record.phase.lower()}, not running")
+                raise SandboxConflict(
+                    f"sandbox {sandbox_id} is {record.phase.lower()}, not running"
+                )
             try:
                 await asyncio.to_thread(record.box.freeze)
             except SandboxError as exc:
@@ -373,7 +384,7 @@ class SandboxService:
             self._save(record)
             return resumed
 
-    async def hibernate(self, tenant: str, sandbox_id: str) -> dict[str, list[str]]:
+    async def hibernate(self, tenant: str, sandbox_id: str) -> dict[str, builtins.list[str]]:
         """Write home, code contexts and history to disk and release all memory; returns
         the names of globals that could not be saved, per context."""
         record = self.get(tenant, sandbox_id)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.conftest import free_port
 
 from dockyard.sandbox import issue_key
 from dockyard.server import BackgroundControlPlane, ControlPlaneConfig
-from tests.conftest import free_port
 
 
 def traversable(path: Path) -> Path:

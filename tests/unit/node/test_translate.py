@@ -46,9 +46,11 @@ def test_gpu_assignment_reaches_the_sandbox(
 def test_devices_become_dev_binds(tmp_path: Path) -> None:
     spec = sandbox_spec_for(bound("3"), tmp_path / "state", real_gpus=True)
     args = bwrap_args(plan_pod(spec).bwrap)
-    assert args[
-        args.index("/dev/nvidia3") - 1 : args.index("/dev/nvidia3") + 2
-    ] == ["--dev-bind-try", "/dev/nvidia3", "/dev/nvidia3"]
+    assert args[args.index("/dev/nvidia3") - 1 : args.index("/dev/nvidia3") + 2] == [
+        "--dev-bind-try",
+        "/dev/nvidia3",
+        "/dev/nvidia3",
+    ]
     assert "/dev/nvidiactl" in args
 
 

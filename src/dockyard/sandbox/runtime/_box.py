@@ -154,7 +154,11 @@ class Box:
         bwrap, _ = find_tools()
         state = spec.state_dir
         check_traversable(state.parent)
-        for path, owner in ((state, 0), (state / "status", SANDBOX_UID), (state / "run", SANDBOX_UID)):
+        for path, owner in (
+            (state, 0),
+            (state / "status", SANDBOX_UID),
+            (state / "run", SANDBOX_UID),
+        ):
             path.mkdir(parents=True, exist_ok=True)
             os.chmod(path, 0o755 if owner == 0 else 0o700)
             if os.geteuid() == 0:

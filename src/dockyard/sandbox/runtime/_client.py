@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ class DaemonClient:
         finally:
             writer.close()
 
-    async def stream(self, op: str, **fields: Any) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, op: str, **fields: Any) -> AsyncGenerator[dict[str, Any], None]:
         """A streaming request: every message, the final one last. Closing the iterator
         early leaves the daemon's work running (a command keeps going)."""
         reader, writer = await self._open({"op": op, **fields})

@@ -88,7 +88,9 @@ class Context:
             if last is not None:
                 value = eval(compile(ast.Expression(last), "<cell>", "eval"), self.namespace)
                 if value is not None:
-                    self.events.send({"type": "result", "text": repr(value), "is_main_result": True})
+                    self.events.send(
+                        {"type": "result", "text": repr(value), "is_main_result": True}
+                    )
         except BaseException as exc:  # user code may raise anything, SystemExit included
             out.flush()
             err.flush()

@@ -21,6 +21,7 @@ are restored.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import queue
@@ -163,8 +164,16 @@ def op_exec(conn: Conn, request: dict[str, Any]) -> None:
         )
     except OSError as exc:
         raise _os_failure(exc, cwd if isinstance(exc, NotADirectoryError) else cmd) from exc
-    proc = Proc(popen, {"cmd": cmd, "args": args, "cwd": cwd, "envs": request.get("envs") or {},
-                        "tag": request.get("tag")})
+    proc = Proc(
+        popen,
+        {
+            "cmd": cmd,
+            "args": args,
+            "cwd": cwd,
+            "envs": request.get("envs") or {},
+            "tag": request.get("tag"),
+        },
+    )
     PROCS[popen.pid] = proc
     subscription = proc.subscribe()
     assert popen.stdout is not None and popen.stderr is not None
@@ -180,7 +189,11 @@ def _stream(conn: Conn, proc: Proc, subscription: queue.Queue[tuple[str, Any]]) 
             kind, value = subscription.get()
             if kind == "end":
                 code = int(value)
-                status = f"exit status {code}" if code >= 0 else f"signal: {signal.Signals(-code).name.lower()}"
+                status = (
+                    f"exit status {code}"
+                    if code >= 0
+                    else f"signal: {signal.Signals(-code).name.lower()}"
+                )
                 conn.final(end={"exit_code": code, "exited": code >= 0, "status": status})
                 return
             conn.send({kind: base64.b64encode(value).decode()})
@@ -211,10 +224,8 @@ def op_list_procs(conn: Conn, request: dict[str, Any]) -> None:
 def op_signal(conn: Conn, request: dict[str, Any]) -> None:
     proc = _proc(request)
     number = signal.SIGKILL if request.get("signal") == "SIGKILL" else signal.SIGTERM
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.popen.pid, number)
-    except ProcessLookupError:
-        pass
     conn.final()
 
 
@@ -274,8 +285,10 @@ def op_list_dir(conn: Conn, request: dict[str, Any]) -> None:
     root = resolve(request.get("path"))
     depth = max(1, int(request.get("depth") or 1))
     if not os.path.isdir(root):
-        raise Failure("not_found" if not os.path.exists(root) else "invalid",
-                      f"path '{root}' is not a directory")
+        raise Failure(
+            "not_found" if not os.path.exists(root) else "invalid",
+            f"path '{root}' is not a directory",
+        )
     entries: list[dict[str, Any]] = []
 
     def walk(directory: str, level: int) -> None:
@@ -471,7 +484,9 @@ def op_execute(conn: Conn, request: dict[str, Any]) -> None:
         while True:
             event = kernel.event()
             if event["type"] == "done":
-                conn.send({"type": "number_of_executions", "execution_count": event["execution_count"]})
+                conn.send(
+                    {"type": "number_of_executions", "execution_count": event["execution_count"]}
+                )
                 conn.final(type="end_of_execution")
                 return
             event["timestamp"] = time.time_ns()
@@ -559,9 +574,20 @@ def restore() -> None:
     if not os.path.exists(RESTORE_ARCHIVE):
         return
     subprocess.run(
-        ["tar", "-C", "/", "-xf", RESTORE_ARCHIVE, "--no-same-owner", "--no-same-permissions",
-         HOME.lstrip("/"), STATE_DIR.lstrip("/")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+        [
+            "tar",
+            "-C",
+            "/",
+            "-xf",
+            RESTORE_ARCHIVE,
+            "--no-same-owner",
+            "--no-same-permissions",
+            HOME.lstrip("/"),
+            STATE_DIR.lstrip("/"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
     )
     try:
         with open(f"{STATE_DIR}/meta.json") as meta_file:
@@ -582,7 +608,7 @@ def restore() -> None:
             if os.path.exists(path):
                 kernel.request({"op": "load", "path": path})
                 kernel.event()
-        except Exception:  # noqa: BLE001 - a context that cannot load starts empty
+        except Exception:
             kernel.stop()
         finally:
             kernel.ready.set()
@@ -626,20 +652,16 @@ def handle(sock: socket.socket) -> None:
         _try_final(conn, {"code": "invalid", "message": str(exc)})
     except OSError:
         pass
-    except Exception as exc:  # noqa: BLE001 - one request's bug must not end the daemon
+    except Exception as exc:
         _try_final(conn, {"code": "internal", "message": f"{type(exc).__name__}: {exc}"})
     finally:
-        try:
+        with contextlib.suppress(OSError):
             sock.close()
-        except OSError:
-            pass
 
 
 def _try_final(conn: Conn, error: dict[str, str]) -> None:
-    try:
+    with contextlib.suppress(OSError):
         conn.final(error=error)
-    except OSError:
-        pass
 
 
 BASE_ENV: dict[str, str] = {}
@@ -649,15 +671,15 @@ def main() -> None:
     path = sys.argv[1]
     BASE_ENV.update(
         {k: v for k, v in os.environ.items() if k not in ("DOCKYARD_SANDBOXD",)},
-        HOME=HOME, USER="user", LANG=os.environ.get("LANG", "C.UTF-8"),
+        HOME=HOME,
+        USER="user",
+        LANG=os.environ.get("LANG", "C.UTF-8"),
     )
     os.chdir(HOME)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     restore()
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path + ".new")
     os.chmod(path + ".new", 0o600)
