@@ -22,6 +22,7 @@ timeouts (kill, or pause when the sandbox asked for auto-pause).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 import os
@@ -29,7 +30,6 @@ import shutil
 import time
 import uuid
 from collections import deque
-import builtins
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime

@@ -490,10 +490,9 @@ def op_execute(conn: Conn, request: dict[str, Any]) -> None:
                 conn.final(type="end_of_execution")
                 return
             event["timestamp"] = time.time_ns()
-            try:
+            # A caller that left still has the execution's events drained.
+            with contextlib.suppress(OSError):
                 conn.send(event)
-            except OSError:
-                pass  # the caller left; drain the execution's events anyway
 
 
 def op_context_create(conn: Conn, request: dict[str, Any]) -> None:
