@@ -20,6 +20,7 @@ from dockyard.cli._context import state_of
 from dockyard.cli._errors import CliError, report
 from dockyard.cli.commands import apply, delete, demo, describe, get, kinds, logs, up, version, wait
 from dockyard.client import DockyardError
+from dockyard.sandbox.cli import sandbox_app
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -111,3 +112,4 @@ COMMANDS: list[tuple[str, Callable[..., None]]] = [
 ]
 for _name, _command in COMMANDS:
     app.command(_name)(guarded(_command))
+app.add_typer(sandbox_app, name="sandbox")
