@@ -62,3 +62,10 @@ def test_hibernate_and_wake_keep_state(e2b_http: httpx.Client) -> None:
         assert woken.files.read("kept.txt") == "on disk"
     finally:
         sbx.kill()
+
+
+def test_demo_stage(plane: object) -> None:
+    from dockyard.sandbox.demo import run_agent_stage
+
+    shown = run_agent_stage(plane.url, plane.cp.data_dir)  # type: ignore[attr-defined]
+    assert shown["ok"], shown
