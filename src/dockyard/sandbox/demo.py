@@ -19,7 +19,7 @@ def run_agent_stage(url: str, data_dir: Path) -> dict[str, Any]:
     """Drive one sandbox through the unmodified E2B SDK at `url` (the server's address;
     `data_dir` is its data directory, where a demo API key is issued). Returns what was
     shown: the sandbox id, outputs before and after hibernation, names not saved."""
-    from e2b_code_interpreter import Sandbox
+    from e2b_code_interpreter import Sandbox  # type: ignore[import-untyped]
 
     key = issue_key(data_dir, "demo")
     os.environ.update({"E2B_API_URL": url, "E2B_SANDBOX_URL": url, "E2B_API_KEY": key})
