@@ -20,6 +20,7 @@ from dockyard.cli._context import state_of
 from dockyard.cli._errors import CliError, report
 from dockyard.cli.commands import apply, delete, demo, describe, get, kinds, logs, up, version, wait
 from dockyard.client import DockyardError
+from dockyard.sandbox.cli import sandbox_app
 from dockyard.sim.cli import app as sim_app
 
 EXIT_FAILURE = 1
@@ -117,3 +118,4 @@ for _name, _command in COMMANDS:
 app.add_typer(
     sim_app, name="sim", help="Replay cluster traces through the scheduler (FGD protocol)."
 )
+app.add_typer(sandbox_app, name="sandbox", help="Agent sandboxes: tenant API keys and benchmarks.")

@@ -104,7 +104,11 @@ def create_app(cp: ControlPlane) -> Any:
 
 def _auth_middleware(cp: ControlPlane, app: Any) -> Any:
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
+        if (
+            scope["type"] == "http"
+            and scope["path"] not in PUBLIC_PATHS
+            and not cp.authenticates_itself(scope["path"])
+        ):
             headers = dict(scope.get("headers") or [])
             raw = headers.get(b"authorization")
             subject = cp.auth.authenticate(raw.decode("latin-1") if raw else None)

@@ -7,7 +7,11 @@ accounted from its first instruction. The driver is detected at runtime:
 - "v2": the unified hierarchy at /sys/fs/cgroup; one leaf `dockyard/pod-<uid>` with
   memory.max, memory.swap.max, cpu.max and pids.max (controllers enabled through
   cgroup.subtree_control on the way down).
-- "v1": one `dockyard/pod-<uid>` directory in each of the memory, pids and cpu hierarchies.
+- "v1": one `dockyard/pod-<uid>` directory in each of the memory, pids, cpu and (where
+  mounted) freezer hierarchies.
+
+`PodCgroup.freeze()` / `thaw()` stop and resume every process of a sandbox at once (v2
+`cgroup.freeze`, v1 `freezer.state`): memory stays, CPU is released.
 - "none": cgroups are not writable here; Pods run without limits (a warning is logged once).
 """
 
@@ -33,7 +37,7 @@ Driver = Literal["v1", "v2", "none"]
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT_NAME = "dockyard"
 CPU_PERIOD_US = 100_000
-_V1_CONTROLLERS = ("memory", "pids", "cpu")
+_V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer")
 _V2_CONTROLLERS = ("memory", "pids", "cpu")
 # Processes take a moment to leave a cgroup after SIGKILL; rmdir fails with EBUSY until then.
 _DRAIN_SECONDS = 3.0
@@ -130,6 +134,7 @@ class PodCgroup:
     procs_files: list[Path] = field(default_factory=list)
     oom_file: Path | None = None
     kill_file: Path | None = None
+    freeze_file: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -138,6 +143,7 @@ class PodCgroup:
             "procs_files": [str(p) for p in self.procs_files],
             "oom_file": str(self.oom_file) if self.oom_file else None,
             "kill_file": str(self.kill_file) if self.kill_file else None,
+            "freeze_file": str(self.freeze_file) if self.freeze_file else None,
         }
 
     @classmethod
@@ -148,6 +154,7 @@ class PodCgroup:
             procs_files=[Path(p) for p in data["procs_files"]],
             oom_file=Path(data["oom_file"]) if data.get("oom_file") else None,
             kill_file=Path(data["kill_file"]) if data.get("kill_file") else None,
+            freeze_file=Path(data["freeze_file"]) if data.get("freeze_file") else None,
         )
 
     def exists(self) -> bool:
@@ -162,8 +169,63 @@ class PodCgroup:
             seen.update(_read_pids(procs))
         return sorted(seen)
 
+    def can_freeze(self) -> bool:
+        return self.freeze_file is not None and self.freeze_file.exists()
+
+    def frozen(self) -> bool:
+        """True when every process of the cgroup is frozen (v2 ``frozen 1`` in
+        cgroup.events, v1 ``FROZEN`` in freezer.state)."""
+        if self.freeze_file is None:
+            return False
+        try:
+            if self.driver == "v2":
+                events = (self.freeze_file.parent / "cgroup.events").read_text().split()
+                return "frozen" in events and events[events.index("frozen") + 1] == "1"
+            return self.freeze_file.read_text().strip() == "FROZEN"
+        except (OSError, IndexError):
+            return False
+
+    def freeze(self, timeout: float = _DRAIN_SECONDS) -> None:
+        """Stop every process of the cgroup; returns once the kernel reports them all
+        frozen. Raises SandboxError without a freezer or when freezing does not complete
+        within `timeout` (the cgroup is thawed again then)."""
+        self._set_frozen(True, timeout)
+
+    def thaw(self, timeout: float = _DRAIN_SECONDS) -> None:
+        """Resume every process of the cgroup; idempotent."""
+        self._set_frozen(False, timeout)
+
+    def _set_frozen(self, frozen: bool, timeout: float) -> None:
+        if not self.can_freeze() or self.freeze_file is None:
+            raise SandboxError(f"cgroup driver {self.driver!r} has no freezer here")
+        if self.driver == "v2":
+            value = "1" if frozen else "0"
+        else:
+            value = "FROZEN" if frozen else "THAWED"
+        deadline = time.monotonic() + timeout
+        delay = 0.0002
+        while True:
+            try:
+                # v1 answers FREEZING until every task stopped; writing again retries.
+                _write(self.freeze_file, value)
+            except OSError as exc:
+                raise SandboxError(f"cannot write {self.freeze_file}: {exc}") from exc
+            if self.frozen() == frozen:
+                return
+            if time.monotonic() > deadline:
+                if frozen:
+                    with contextlib.suppress(SandboxError):
+                        self._set_frozen(False, timeout)
+                raise SandboxError(f"cgroup {self.freeze_file.parent} did not freeze in time")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
+
     def kill_all(self) -> bool:
-        """SIGKILL every process in the cgroup until it is empty; True once empty."""
+        """SIGKILL every process in the cgroup until it is empty; True once empty. A frozen
+        cgroup is thawed first (v1 frozen tasks cannot die until they run again)."""
+        if self.frozen():
+            with contextlib.suppress(SandboxError):
+                self.thaw()
         if self.kill_file is not None and self.kill_file.exists():
             with contextlib.suppress(OSError):
                 _write(self.kill_file, "1")
@@ -267,6 +329,7 @@ class V2Layout:
             procs_files=[leaf / "cgroup.procs"],
             oom_file=leaf / "memory.events",
             kill_file=leaf / "cgroup.kill",
+            freeze_file=leaf / "cgroup.freeze",
         )
 
 
@@ -319,6 +382,7 @@ class V1Layout:
             dirs=list(dirs.values()),
             procs_files=[d / "cgroup.procs" for d in dirs.values()],
             oom_file=mem / "memory.oom_control",
+            freeze_file=dirs["freezer"] / "freezer.state" if "freezer" in dirs else None,
         )
 
 

@@ -1,0 +1,283 @@
+"""`Box`: one long-lived agent sandbox on this node — start, find again, freeze, thaw, kill.
+
+Sandbox feature, node side. Built from the node's isolation building blocks
+(`dockyard.node.sandbox.isolation`), so it shares the Pod sandbox's read-only userland,
+privilege drop (uid 65534, no capabilities, no_new_privs) and per-sandbox cgroup, and adds:
+
+- a seccomp filter (`seccomp_program`) installed by bubblewrap before the first process;
+- ``/home/user`` as a size-capped tmpfs: the disk quota (ENOSPC at the limit; its pages are
+  charged to the sandbox's memory cgroup, and hibernation writes it to disk);
+- all namespaces, the network one included unless `BoxSpec.network` (then the host's);
+- the daemon (`sandboxd.py`) as the sandbox's process, listening on ``run/d.sock`` in the
+  state directory; `ready()` says when it answers;
+- a snapshot archive of a hibernated sandbox bind-mounted read-only for the daemon to
+  restore (`BoxSpec.restore_archive`).
+
+The process tree outlives the control plane (own session, no parent-death signal);
+`Box.adopt(state_dir)` finds it again from ``box.json``. State directory::
+
+    state_dir/
+      box.json   what adopt() needs (pid, start time, cgroup)   root, 0644
+      box.log    launcher and bubblewrap errors
+      status/    bubblewrap's child pid, monitor record        65534
+      run/d.sock the daemon's socket                             65534
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard.node.sandbox.isolation import (
+    LAUNCHER,
+    MONITOR,
+    SANDBOX_GID,
+    SANDBOX_PATH,
+    SANDBOX_UID,
+    PodCgroup,
+    SandboxError,
+    SandboxLimits,
+    cgroup_driver,
+    check_traversable,
+    create_pod_cgroup,
+    find_tools,
+    process_running,
+    process_start_time,
+    seccomp_program,
+    userland_args,
+)
+
+log = logging.getLogger(__name__)
+
+_RUNTIME_DIR = Path(__file__).resolve().parent
+DAEMON_SOURCE = _RUNTIME_DIR / "sandboxd.py"
+KERNEL_SOURCE = _RUNTIME_DIR / "kernel.py"
+SOCKET_NAME = "d.sock"
+HOME = "/home/user"
+_LAUNCH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+# The daemon is started with the first free fd at or above this number for the filter.
+_SECCOMP_FD_MIN = 10
+
+
+@dataclass(frozen=True)
+class BoxSpec:
+    """What one sandbox gets. Sizes in bytes; `cpu_millis` None means unlimited."""
+
+    sandbox_id: str
+    state_dir: Path
+    memory_bytes: int = 512 << 20
+    cpu_millis: int | None = 1000
+    pids: int = 256
+    home_bytes: int = 1 << 30
+    tmp_bytes: int = 256 << 20
+    network: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    restore_archive: Path | None = None
+    hostname: str = "sandbox"
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def _bwrap_argv(bwrap: str, spec: BoxSpec, seccomp_fd: int) -> list[str]:
+    state = spec.state_dir
+    argv = [
+        bwrap,
+        "--unshare-all",
+        *(["--share-net"] if spec.network else []),
+        "--unshare-user", "--disable-userns",
+        "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID),
+        "--hostname", spec.hostname,
+        "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        "--clearenv", "--setenv", "PATH", SANDBOX_PATH,
+        *userland_args(),
+        "--proc", "/proc", "--dev", "/dev",
+        "--perms", "1777", "--size", str(spec.tmp_bytes), "--tmpfs", "/tmp",
+        "--perms", "0700", "--size", str(spec.home_bytes), "--tmpfs", HOME,
+        "--ro-bind", str(DAEMON_SOURCE), "/.dockyard/bin/sandboxd.py",
+        "--ro-bind", str(KERNEL_SOURCE), "/.dockyard/bin/kernel.py",
+        "--bind", str(state / "run"), "/.dockyard/run",
+    ]  # fmt: skip
+    if spec.restore_archive is not None:
+        argv += ["--ro-bind", str(spec.restore_archive), "/.dockyard/restore.tar"]
+    for key, value in spec.env.items():
+        argv += ["--setenv", key, value]
+    argv += [
+        "--remount-ro", "/",
+        "--chdir", "/",
+        "--seccomp", str(seccomp_fd),
+        "--json-status-fd", "3",
+        "/usr/bin/python3", "-I", "-S", "/.dockyard/bin/sandboxd.py",
+        f"/.dockyard/run/{SOCKET_NAME}",
+    ]  # fmt: skip
+    return argv
+
+
+class Box:
+    """Handle on one running sandbox; obtain it from `start` or `adopt`."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        pid: int,
+        start_time: int | None,
+        cgroup: PodCgroup,
+        process: subprocess.Popen[bytes] | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.pid = pid
+        self._start_time = start_time
+        self.cgroup = cgroup
+        self._process = process
+
+    @property
+    def socket_path(self) -> Path:
+        return self.state_dir / "run" / SOCKET_NAME
+
+    @classmethod
+    def start(cls, spec: BoxSpec, seccomp_file: Path) -> Box:
+        """Create the state directory and cgroup and spawn the sandbox; returns once the
+        launcher runs (`ready()` says when the daemon answers). Raises SandboxError, leaving
+        nothing running, when the host cannot run it."""
+        bwrap, _ = find_tools()
+        state = spec.state_dir
+        check_traversable(state.parent)
+        for path, owner in (
+            (state, 0),
+            (state / "status", SANDBOX_UID),
+            (state / "run", SANDBOX_UID),
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+            os.chmod(path, 0o755 if owner == 0 else 0o700)
+            if os.geteuid() == 0:
+                os.chown(path, owner, owner)
+        for stale in (*(state / "status").iterdir(), *(state / "run").iterdir()):
+            stale.unlink(missing_ok=True)
+        if spec.restore_archive is not None:
+            os.chmod(spec.restore_archive, 0o644)
+        cgroup = create_pod_cgroup(
+            f"sbx-{spec.sandbox_id}",
+            SandboxLimits(spec.memory_bytes, spec.cpu_millis, spec.pids, spec.tmp_bytes),
+            cgroup_driver(),
+        )
+        raw = os.open(seccomp_file, os.O_RDONLY | os.O_CLOEXEC)
+        # Above 3, which the monitor uses for bubblewrap's status (atomic: F_DUPFD).
+        seccomp_fd = fcntl.fcntl(raw, fcntl.F_DUPFD_CLOEXEC, _SECCOMP_FD_MIN)
+        os.close(raw)
+        try:
+            argv = [
+                "/bin/sh", "-c", LAUNCHER, "dockyard-launch", str(state), MONITOR,
+                str(len(cgroup.procs_files)), *(str(p) for p in cgroup.procs_files),
+                *_bwrap_argv(bwrap, spec, seccomp_fd),
+            ]  # fmt: skip
+            with (state / "box.log").open("ab") as box_log:
+                process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=box_log,
+                    stderr=box_log,
+                    cwd=state,
+                    env=_LAUNCH_ENV,
+                    pass_fds=(seccomp_fd,),
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            cgroup.remove()
+            raise SandboxError(f"cannot start sandbox {spec.sandbox_id}: {exc}") from exc
+        finally:
+            os.close(seccomp_fd)
+        box = cls(state, process.pid, process_start_time(process.pid), cgroup, process)
+        try:
+            _write_json(state / "box.json", box.to_json())
+        except OSError as exc:
+            box.kill()
+            raise SandboxError(f"cannot record sandbox {spec.sandbox_id}: {exc}") from exc
+        return box
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "start_time": self._start_time, "cgroup": self.cgroup.to_json()}
+
+    @classmethod
+    def adopt(cls, state_dir: Path) -> Box | None:
+        """The sandbox recorded in `state_dir` if it still runs, else None (its leftover
+        cgroup is removed)."""
+        try:
+            meta = json.loads((state_dir / "box.json").read_text())
+            box = cls(state_dir, int(meta["pid"]), meta["start_time"],
+                      PodCgroup.from_json(meta["cgroup"]))  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if box.alive():
+            return box
+        box.kill()
+        return None
+
+    def alive(self) -> bool:
+        if self._process is not None:
+            return self._process.poll() is None
+        return process_running(self.pid, self._start_time)
+
+    def ready(self) -> bool:
+        """True once the daemon's socket exists (it is renamed into place only once the
+        daemon accepts connections)."""
+        return self.socket_path.exists()
+
+    def failure(self) -> str:
+        """The launcher's and bubblewrap's error output, for reporting a failed start."""
+        try:
+            return (self.state_dir / "box.log").read_text()[-2000:].strip()
+        except OSError:
+            return ""
+
+    def freeze(self) -> None:
+        """Stop every process of the sandbox (memory kept). Raises SandboxError."""
+        self.cgroup.freeze()
+
+    def thaw(self) -> None:
+        self.cgroup.thaw()
+
+    def frozen(self) -> bool:
+        return self.cgroup.frozen()
+
+    def memory_bytes(self) -> int | None:
+        """Memory charged to the sandbox's cgroup now (v1 usage or v2 current)."""
+        for directory in self.cgroup.dirs:
+            for name in ("memory.current", "memory.usage_in_bytes"):
+                with contextlib.suppress(OSError, ValueError):
+                    return int((directory / name).read_text())
+        return None
+
+    def kill(self) -> None:
+        """Kill every process of the sandbox and remove its cgroup. Idempotent."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, 9)
+        self.cgroup.kill_all()
+        if self._process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=5)
+        else:
+            deadline = time.monotonic() + 5
+            while self.alive() and time.monotonic() < deadline:
+                time.sleep(0.005)
+        if not self.cgroup.remove():
+            log.warning("cgroup of sandbox %s left in place", self.state_dir)
+
+
+def write_seccomp_file(path: Path) -> Path:
+    """Write this node's seccomp program to `path` (once per control plane start)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(seccomp_program())
+    os.chmod(path, 0o644)
+    return path
