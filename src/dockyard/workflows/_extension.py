@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dockyard.control import Controller, Platform
+from dockyard.control import Controller, Platform, WatchSource, owner_mapper
 from dockyard.workflows._api import build_router
 from dockyard.workflows._argosay import register_argosay
 from dockyard.workflows._config import load_config
@@ -38,7 +38,15 @@ class WorkflowsExtension:
             memo_dir=data_dir / "workflow-memo",
         )
         controller = Controller(
-            name="workflows", reconciler=reconciler, for_kind=WORKFLOW, owns=["v1/Pod"]
+            name="workflows",
+            reconciler=reconciler,
+            for_kind=WORKFLOW,
+            event_filter=reconciler.workflow_event_matters,
+            watches=[
+                WatchSource(
+                    "v1/Pod", owner_mapper(WORKFLOW), event_filter=reconciler.pod_event_matters
+                )
+            ],
         )
         reconciler.enqueue = controller.enqueue
         self.reconciler = reconciler
