@@ -48,6 +48,7 @@ class ControllerConfig:
 
     parallelism: int | None = None
     semaphores: dict[str, int] = field(default_factory=dict)
+    ray_address: str | None = None
 
 
 class _StoreEnv:

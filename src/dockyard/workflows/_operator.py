@@ -66,6 +66,7 @@ from dockyard.workflows._pods import (
     main_exit_code,
     read_output_file,
 )
+from dockyard.workflows._ray import ray_annotations
 from dockyard.workflows._resolve import ResolveError, Resolver, TemplateSource
 from dockyard.workflows._retry import decide_retry
 from dockyard.workflows._sync import SyncManager, lock_names
@@ -581,6 +582,8 @@ class WorkflowOperator:
             template=template,
             deadline_seconds=int(deadline) if deadline is not None else None,
             priority=template.get("priority"),
+            ray=ray_annotations(self.wf, template),
+            output_paths=tuple(paths),
         )
         self.env.create_pod(build_pod(request, files, mounts))
         node["podCreated"] = True
