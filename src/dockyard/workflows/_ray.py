@@ -152,9 +152,7 @@ def step_of(pod: dict[str, Any]) -> dict[str, Any]:
 class RayPodRunner:
     """Reconciles Pods whose ``schedulerName`` is ``ray``: one Ray task per Pod."""
 
-    def __init__(
-        self, store: ObjectStore, data_dir: Path, address: str | None = None
-    ) -> None:
+    def __init__(self, store: ObjectStore, data_dir: Path, address: str | None = None) -> None:
         self.store = store
         self.data_dir = Path(data_dir)
         self.address = address
@@ -186,7 +184,8 @@ class RayPodRunner:
                 ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
                 log.info("started a local Ray instance for workflow steps")
             self._started_ray = True
-        ray.cloudpickle.register_pickle_by_value(_ray_task)
+        by_value: Any = ray.cloudpickle.register_pickle_by_value
+        by_value(_ray_task)  # workers need Python, not Dockyard
         return ray.remote(_ray_task.run_step)
 
     async def _ensure(self) -> Any:
@@ -266,7 +265,9 @@ class RayPodRunner:
             self._tasks.pop(uid, None)
 
     # -- results ----------------------------------------------------------------------------
-    def _finish(self, pod: dict[str, Any], outcome: dict[str, Any] | None, problem: str | None) -> None:
+    def _finish(
+        self, pod: dict[str, Any], outcome: dict[str, Any] | None, problem: str | None
+    ) -> None:
         node = ""
         if outcome is not None:
             node = f"ray-{str(outcome.get('node') or 'local')[:12]}"
@@ -298,14 +299,18 @@ class RayPodRunner:
             change(obj.setdefault("status", {}))
 
         with contextlib.suppress(NotFoundError):
-            self.store.mutate(POD, pod["metadata"].get("namespace") or "", pod["metadata"]["name"], edit)
+            self.store.mutate(
+                POD, pod["metadata"].get("namespace") or "", pod["metadata"]["name"], edit
+            )
 
     def _update(self, pod: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> None:
         def edit(obj: dict[str, Any]) -> None:
             change(obj.setdefault("status", {}))
 
         with contextlib.suppress(NotFoundError):
-            self.store.mutate(POD, pod["metadata"].get("namespace") or "", pod["metadata"]["name"], edit)
+            self.store.mutate(
+                POD, pod["metadata"].get("namespace") or "", pod["metadata"]["name"], edit
+            )
 
     def _write_files(self, pod: dict[str, Any], outcome: dict[str, Any]) -> None:
         container = pod["spec"]["containers"][0]
@@ -328,7 +333,9 @@ class RayPodRunner:
             target.write_text(content)
         logs = pods_root(self.data_dir) / pod["metadata"]["uid"] / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        (logs / "main.log").write_text((outcome.get("stdout") or "") + (outcome.get("stderr") or ""))
+        (logs / "main.log").write_text(
+            (outcome.get("stdout") or "") + (outcome.get("stderr") or "")
+        )
 
 
 def _host_path(mounts: dict[str, Path], path: str) -> Path | None:

@@ -123,7 +123,9 @@ def workflow_tree(workflow: dict[str, Any]) -> Tree:
     status = workflow.get("status") or {}
     nodes: dict[str, dict[str, Any]] = status.get("nodes") or {}
     name = workflow["metadata"]["name"]
-    tree = Tree(f"[bold]{name}[/bold] {status.get('phase', 'Pending')} {status.get('progress', '')}")
+    tree = Tree(
+        f"[bold]{name}[/bold] {status.get('phase', 'Pending')} {status.get('progress', '')}"
+    )
     seen: set[str] = set()
 
     def label(node: dict[str, Any]) -> str:
@@ -169,7 +171,9 @@ def run_workflow_stage(
             console.print(f"[red]workflow submission failed:[/red] {response.text}")
             return False
         name = response.json()["metadata"]["name"]
-        console.print(f"[bold]Workflow[/bold] {name}: generate → clean ×4 (withParam) → manifest")
+        console.print(
+            f"[bold]Workflow[/bold] {name}: generate → clean 4 shards in parallel (withParam) → manifest"
+        )
         workflow: dict[str, Any] = response.json()
         deadline = time.monotonic() + timeout
         with Live(workflow_tree(workflow), console=console, refresh_per_second=8) as live:

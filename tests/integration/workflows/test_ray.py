@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'dockyard[ray]'")
 
-from dockyard.server import BackgroundControlPlane, ControlPlaneConfig  # noqa: E402
+from dockyard.server import BackgroundControlPlane, ControlPlaneConfig
 
 RAY = str(Path(sys.executable).parent / "ray")
 ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
@@ -67,7 +67,9 @@ def ray_cluster() -> Iterator[str]:
                 pytest.fail("ray start --head did not come up")
             time.sleep(0.2)
         nodes.append(
-            _start([f"--address=127.0.0.1:{port}", "--num-cpus=1", '--resources={"worker_slot": 4}'])
+            _start(
+                [f"--address=127.0.0.1:{port}", "--num-cpus=1", '--resources={"worker_slot": 4}']
+            )
         )
         yield f"127.0.0.1:{port}"
     finally:
