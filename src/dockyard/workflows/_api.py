@@ -85,23 +85,36 @@ def _fields(obj: dict[str, Any], fields: str | None) -> dict[str, Any]:
         for spec in specs:
             _drop(out, spec[1:].split("."))
         return out
-    kept: dict[str, Any] = {}
+    tree: dict[str, Any] = {}
     for spec in specs:
-        _keep(obj, kept, spec.lstrip("-").split("."))
-    return kept
+        branch = tree
+        parts = spec.lstrip("-").split(".")
+        for part in parts[:-1]:
+            child = branch.setdefault(part, {})
+            if child is None:  # a shorter path already keeps all of it
+                break
+            branch = child
+        else:
+            branch[parts[-1]] = None
+    kept = _keep(obj, tree)
+    return kept if isinstance(kept, dict) else {}
 
 
-def _keep(src: Any, dst: dict[str, Any], path: list[str]) -> None:
-    head, rest = path[0], path[1:]
-    if isinstance(src, dict) and head in src:
-        if not rest:
-            dst[head] = src[head]
-        elif isinstance(src[head], list):
-            items = dst.setdefault(head, [{} for _ in src[head]])
-            for source_item, target_item in zip(src[head], items, strict=False):
-                _keep(source_item, target_item, rest)
-        elif isinstance(src[head], dict):
-            _keep(src[head], dst.setdefault(head, {}), rest)
+def _keep(src: Any, tree: dict[str, Any] | None) -> Any:
+    """The parts of ``src`` that ``tree`` names (None: all of it); lists are mapped."""
+    if tree is None:
+        return src
+    if isinstance(src, list):
+        return [_keep(item, tree) for item in src]
+    if not isinstance(src, dict):
+        return None
+    out: dict[str, Any] = {}
+    for key, sub in tree.items():
+        if key in src:
+            value = _keep(src[key], sub)
+            if value is not None or sub is None:
+                out[key] = value
+    return out
 
 
 def _drop(obj: Any, path: list[str]) -> None:

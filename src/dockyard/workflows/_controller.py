@@ -8,6 +8,11 @@ Workflows layer. Reconciles ``argoproj.io/v1alpha1/Workflow`` and is woken by it
 * **Operate.** :class:`WorkflowOperator` computes the new status; it is written back in the
   same synchronous stretch as the read, so API writes (which run on the same event loop)
   never interleave with it.
+* **Wake-ups.** A pass converges: its own status write does not wake the workflow again
+  (the event with the resourceVersion just written is dropped), and a Pod only wakes its
+  workflow when its phase changes or it goes away. When a pass leaves work that another
+  pass could pick up at once (a step held back by ``parallelism``, a steps or DAG node
+  finished mid-walk), it requeues itself instead.
 * **After.** ``podGC`` deletes finished Pods, ``ttlStrategy`` deletes finished workflows,
   and each Pod's step directory goes with its Pod.
 """
@@ -22,9 +27,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dockyard.api.errors import AlreadyExistsError, ApiError, NotFoundError
+from dockyard.api.errors import AlreadyExistsError, ApiError, ConflictError, NotFoundError
 from dockyard.control import Clock, ObjectKey, Result, SystemClock
-from dockyard.store import ObjectStore
+from dockyard.store import ObjectStore, StoreEvent
 from dockyard.workflows._kinds import WORKFLOW
 from dockyard.workflows._memo import MemoCache
 from dockyard.workflows._nodes import FULFILLED, SUCCEEDED, pod_name
@@ -43,6 +48,7 @@ class ControllerConfig:
 
     parallelism: int | None = None
     semaphores: dict[str, int] = field(default_factory=dict)
+    ray_address: str | None = None
 
 
 class _StoreEnv:
@@ -59,7 +65,9 @@ class _StoreEnv:
 
     def create_pod(self, pod: dict[str, Any]) -> None:
         with contextlib.suppress(AlreadyExistsError):
-            self.r.store.create(POD, pod)
+            created = self.r.store.create(POD, pod)
+            meta = created["metadata"]
+            self.r.pod_phases[(meta.get("namespace") or "", meta["name"])] = _pod_phase(created)
 
     def delete_pod(self, namespace: str, name: str) -> None:
         with contextlib.suppress(NotFoundError):
@@ -102,6 +110,36 @@ class WorkflowReconciler:
         self._admitted: set[ObjectKey] = set()
         self._waiting: dict[ObjectKey, tuple[int, float, str]] = {}
         self._uids: dict[ObjectKey, str] = {}
+        self._written: dict[ObjectKey, int] = {}
+        self.pod_phases: dict[tuple[str, str], str] = {}
+
+    # -- event filters -----------------------------------------------------------------
+    def workflow_event_matters(self, event: StoreEvent) -> bool:
+        """Drop the event of this controller's own status write: the pass that wrote it
+        already acted on everything it saw."""
+        key = ObjectKey(WORKFLOW, event.namespace, event.name)
+        if event.type == "DELETED":
+            self._written.pop(key, None)
+            return True
+        if event.type == "MODIFIED" and self._written.get(key) == event.rv:
+            del self._written[key]
+            return False
+        return True
+
+    def pod_event_matters(self, event: StoreEvent) -> bool:
+        """A workflow's Pod wakes it when its phase changes or it is deleted."""
+        refs = event.object.get("metadata", {}).get("ownerReferences") or []
+        if not any(r.get("kind") == "Workflow" for r in refs):
+            return False
+        pod = (event.namespace, event.name)
+        if event.type == "DELETED":
+            self.pod_phases.pop(pod, None)
+            return True
+        phase = _pod_phase(event.object)
+        if self.pod_phases.get(pod) == phase:
+            return False
+        self.pod_phases[pod] = phase
+        return True
 
     # -- queue -------------------------------------------------------------------------
     def _wake_owner(self, owner: str) -> None:
@@ -171,13 +209,19 @@ class WorkflowReconciler:
             return None
         before = {nid: n.get("phase") for nid, n in (status.get("nodes") or {}).items()}
         result = WorkflowOperator(workflow, self.env).operate()
-        self._write(key, workflow, result.status, result.labels)
+        try:
+            changed = self._write(key, workflow, result.status, result.labels)
+        except ConflictError:  # written meanwhile (outside the event loop): look again
+            return Result(requeue_after=0.01)
         self._pod_gc(workflow, before, result.status)
         if result.finished:
             self._release(key)
             return self._after_completion(key, {**workflow, "status": result.status})
-        if result.requeue_after is not None:
-            return Result(requeue_after=max(0.01, result.requeue_after))
+        wake = result.requeue_after
+        if changed and result.again:
+            wake = 0.0 if wake is None else min(wake, 0.0)
+        if wake is not None:
+            return Result(requeue_after=max(0.01, wake))
         return None
 
     def _write(
@@ -186,7 +230,10 @@ class WorkflowReconciler:
         workflow: dict[str, Any],
         status: dict[str, Any],
         labels: dict[str, str],
-    ) -> None:
+    ) -> bool:
+        """Write ``status`` and ``labels`` back if they changed; True when they did. The
+        object was read in the same synchronous stretch, so its resourceVersion guards the
+        write (a conflict means something outside the event loop wrote it meanwhile)."""
         current_labels = workflow["metadata"].get("labels") or {}
         merged_labels = {**current_labels, **labels}
         completed = status.get("phase") in ("Succeeded", "Failed", "Error") and status.get(
@@ -196,16 +243,18 @@ class WorkflowReconciler:
         if completed:
             merged_labels["workflows.argoproj.io/completed"] = "true"
         if status == workflow.get("status") and merged_labels == current_labels:
-            return
-
-        def change(obj: dict[str, Any]) -> None:
-            if obj["metadata"].get("uid") != workflow["metadata"].get("uid"):
-                return
-            obj["status"] = status
-            obj["metadata"]["labels"] = {**(obj["metadata"].get("labels") or {}), **merged_labels}
-
-        with contextlib.suppress(NotFoundError):
-            self.store.mutate(WORKFLOW, key.namespace, key.name, change)
+            return False
+        updated = {
+            **workflow,
+            "metadata": {**workflow["metadata"], "labels": merged_labels},
+            "status": status,
+        }
+        try:
+            stored = self.store.update(WORKFLOW, updated)
+        except NotFoundError:
+            return False
+        self._written[key] = int(stored["metadata"]["resourceVersion"])
+        return True
 
     # -- garbage collection ------------------------------------------------------------
     def _pod_gc(
@@ -263,6 +312,10 @@ class WorkflowReconciler:
         for entry in self.files_root.iterdir():
             if entry.is_dir() and entry.name not in live:
                 remove_workflow_files(self.files_root, entry.name)
+
+
+def _pod_phase(pod: dict[str, Any]) -> str:
+    return str((pod.get("status") or {}).get("phase") or "Pending")
 
 
 def _timestamp(text: str) -> float:

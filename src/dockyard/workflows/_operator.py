@@ -4,8 +4,10 @@ Workflows layer. Every reconcile re-walks the workflow from its entrypoint. Node
 are deterministic, so each step finds the node it created before and only moves it
 forward: a Pod node creates its Pod once and later reads its result; steps, DAGs, loops,
 retries and hooks derive their state from their children. The pass ends with the new
-``status`` (written by the controller) and when to look again (``requeue_after``) for
-timers nothing else wakes: retry backoff, suspend durations, deadlines.
+``status`` (written by the controller), when to look again (``requeue_after``) for
+timers nothing else wakes (retry backoff, suspend durations, deadlines), and ``again``
+when another pass could move on at once: a node held back by ``parallelism``, or a
+non-Pod node that finished after parts of the walk had already looked at it.
 
 All I/O goes through :class:`OperatorEnv` (the store, the clock, step files), so the
 operator runs in tests against fakes, in virtual time.
@@ -13,7 +15,7 @@ operator runs in tests against fakes, in virtual time.
 
 from __future__ import annotations
 
-import copy
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,6 +66,7 @@ from dockyard.workflows._pods import (
     main_exit_code,
     read_output_file,
 )
+from dockyard.workflows._ray import ray_annotations
 from dockyard.workflows._resolve import ResolveError, Resolver, TemplateSource
 from dockyard.workflows._retry import decide_retry
 from dockyard.workflows._sync import SyncManager, lock_names
@@ -133,6 +136,7 @@ class OperateResult:
     labels: dict[str, str] = field(default_factory=dict)
     requeue_after: float | None = None
     finished: bool = False
+    again: bool = False
 
 
 class WorkflowOperator:
@@ -144,7 +148,8 @@ class WorkflowOperator:
         self.meta = workflow["metadata"]
         self.name: str = self.meta["name"]
         self.namespace: str = self.meta.get("namespace") or "default"
-        self.status: dict[str, Any] = copy.deepcopy(workflow.get("status") or {})
+        # A JSON round trip: the status is JSON data, and this is far cheaper than deepcopy.
+        self.status: dict[str, Any] = json.loads(json.dumps(workflow.get("status") or {}))
         self.nodes: dict[str, NodeRecord] = self.status.setdefault("nodes", {})
         self.now = env.now()
         self.now_text = format_time(self.now)
@@ -158,6 +163,7 @@ class WorkflowOperator:
         self.owner_key = f"{self.namespace}/{self.name}"
         self.priority = 0
         self.resolver: Resolver | None = None
+        self.again = False
 
     # == the pass =========================================================================
     def operate(self) -> OperateResult:
@@ -186,7 +192,7 @@ class WorkflowOperator:
         finished = self.status.get("phase") in (SUCCEEDED, FAILED, ERROR)
         if finished:
             self.env.sync.release_owner(self.owner_key)
-        return OperateResult(self.status, labels, wake, finished)
+        return OperateResult(self.status, labels, wake, finished, self.again)
 
     def _prepare(self) -> None:
         from dockyard.workflows._resolve import merge_workflow_template
@@ -221,14 +227,7 @@ class WorkflowOperator:
             "workflow.priority": str(self.priority),
             "workflow.mainEntrypoint": self.spec.get("entrypoint", ""),
         }
-        try:
-            moment = parse_time(created)
-            for letter in "aAbBcdHIjmMpSUwWxXyYZ":
-                scope[f"workflow.creationTimestamp.{letter}"] = moment.strftime(f"%{letter}")
-            scope["workflow.creationTimestamp.RFC3339"] = created
-            scope["workflow.creationTimestamp.s"] = str(int(moment.timestamp()))
-        except ValueError:
-            pass
+        scope.update(_creation_scope(created))
         started = self.status.get("startedAt")
         if started:
             scope["workflow.duration"] = str(
@@ -262,8 +261,9 @@ class WorkflowOperator:
     def _labels_from(self) -> dict[str, str]:
         metadata = self.spec.get("workflowMetadata") or {}
         labels = dict(metadata.get("labels") or {})
-        env = nested_env(self.globals)
-        for key, source in (metadata.get("labelsFrom") or {}).items():
+        labels_from = metadata.get("labelsFrom") or {}
+        env = nested_env(self.globals) if labels_from else {}
+        for key, source in labels_from.items():
             try:
                 labels[key] = as_text(evaluate(source["expression"], env))
             except ExprError:
@@ -338,9 +338,13 @@ class WorkflowOperator:
         if message:
             node["message"] = message
         self.nodes[node["id"]] = node
+        if phase in FULFILLED:
+            self.again = True
         return node
 
     def mark(self, node: NodeRecord, phase: str, message: str | None = None) -> NodeRecord:
+        if phase in FULFILLED and node["type"] != "Pod" and node.get("phase") not in FULFILLED:
+            self.again = True
         node["phase"] = phase
         if message:
             node["message"] = message
@@ -499,7 +503,10 @@ class WorkflowOperator:
     def _may_start_pod(self) -> bool:
         if self.shutdown or self.suspended:
             return False
-        return not (self.parallelism and self.active_pods >= self.parallelism)
+        if self.parallelism and self.active_pods >= self.parallelism:
+            self.again = True
+            return False
+        return True
 
     def _execute_pod(
         self, node: NodeRecord, template: dict[str, Any], scope: dict[str, Any]
@@ -575,6 +582,8 @@ class WorkflowOperator:
             template=template,
             deadline_seconds=int(deadline) if deadline is not None else None,
             priority=template.get("priority"),
+            ray=ray_annotations(self.wf, template),
+            output_paths=tuple(paths),
         )
         self.env.create_pod(build_pod(request, files, mounts))
         node["podCreated"] = True
@@ -886,6 +895,7 @@ class WorkflowOperator:
                 existing = self.get(child_name)
                 if existing is None or not fulfilled(existing):
                     if parallelism and running >= parallelism and existing is None:
+                        self.again = True
                         done = False
                         continue
                     started = self._run_invocation(
@@ -1208,6 +1218,7 @@ class WorkflowOperator:
                 child_name = f"{ctx.node['name']}.{display}"
                 child = self.get(child_name)
                 if child is None and parallelism and running >= parallelism:
+                    self.again = True
                     all_done = False
                     continue
                 if child is None or not fulfilled(child):
@@ -1243,6 +1254,7 @@ class WorkflowOperator:
                 self.mark(group, phase)
             return
         if existing is None and ctx.parallelism() and ctx.running(self) >= (ctx.parallelism() or 0):
+            self.again = True
             return
         child = self._run_invocation(
             node_name, task_name, task, ctx.source, local, ctx.node["id"], existing
@@ -1577,6 +1589,26 @@ class _DagContext:
             for name in self.tasks
             if (n := self.task_node(op, name)) is not None and not fulfilled(n)
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _creation_scope_items(created: str) -> tuple[tuple[str, str], ...]:
+    try:
+        moment = parse_time(created)
+    except ValueError:
+        return ()
+    items = [
+        (f"workflow.creationTimestamp.{letter}", moment.strftime(f"%{letter}"))
+        for letter in "aAbBcdHIjmMpSUwWxXyYZ"
+    ]
+    items.append(("workflow.creationTimestamp.RFC3339", created))
+    items.append(("workflow.creationTimestamp.s", str(int(moment.timestamp()))))
+    return tuple(items)
+
+
+def _creation_scope(created: str) -> dict[str, str]:
+    """The ``workflow.creationTimestamp.*`` globals (strftime letters, RFC3339, epoch)."""
+    return dict(_creation_scope_items(created))
 
 
 def _has_loop(invocation: dict[str, Any]) -> bool:

@@ -19,6 +19,7 @@ entrypoint (``argoproj/argosay:v2``) behave as under Kubernetes.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import posixpath
 import shutil
@@ -205,6 +206,8 @@ class PodRequest:
     template: dict[str, Any]
     deadline_seconds: int | None
     priority: int | None
+    ray: dict[str, str] | None = None  # Ray settings (annotations) when Ray runs the step
+    output_paths: tuple[str, ...] = ()
 
 
 def build_pod(request: PodRequest, files: StepFiles, mounts: list[OutputMount]) -> dict[str, Any]:
@@ -250,6 +253,14 @@ def build_pod(request: PodRequest, files: StepFiles, mounts: list[OutputMount]) 
         spec["activeDeadlineSeconds"] = max(1, int(request.deadline_seconds))
     if request.priority is not None:
         spec["priority"] = request.priority
+    annotations = {
+        "workflows.argoproj.io/node-name": request.node_name,
+        "workflows.argoproj.io/node-id": request.node_id,
+    }
+    if request.ray is not None:
+        spec["schedulerName"] = "ray"
+        annotations.update(request.ray)
+        annotations["workflows.dockyard.io/output-paths"] = json.dumps(list(request.output_paths))
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -260,10 +271,7 @@ def build_pod(request: PodRequest, files: StepFiles, mounts: list[OutputMount]) 
                 "workflows.argoproj.io/workflow": meta["name"],
                 "workflows.argoproj.io/completed": "false",
             },
-            "annotations": {
-                "workflows.argoproj.io/node-name": request.node_name,
-                "workflows.argoproj.io/node-id": request.node_id,
-            },
+            "annotations": annotations,
             "ownerReferences": [
                 {
                     "apiVersion": workflow["apiVersion"],
