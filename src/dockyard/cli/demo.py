@@ -147,6 +147,9 @@ def run_demo(data_dir: Path | None = None, keep: bool = False) -> int:
             verdicts.append(
                 ("data pipeline (Pods)", _pipeline_stage(console, client, share, run_id))
             )
+            verdicts.append(
+                ("workflow (Argo API)", _workflow_stage(console, plane.url, plane.cp.token))
+            )
             verdicts.append(("agent sandbox (E2B SDK)", _agent_stage(console, plane.url, root)))
     finally:
         if owns_dir and not keep:
@@ -186,6 +189,13 @@ def _pipeline_stage(console: Console, client: Client, share: Path, run_id: str) 
         )
     console.print(table)
     return len(results) == len(STAGES) and all(p["status"]["phase"] == "Succeeded" for p in results)
+
+
+def _workflow_stage(console: Console, url: str, token: str) -> bool:
+    console.rule("Workflow: an Argo DAG (fan-out, fan-in, output parameter) through the Argo API")
+    from dockyard.workflows.demo import run_workflow_stage
+
+    return run_workflow_stage(url, token, console)
 
 
 def _agent_stage(console: Console, url: str, data_dir: Path) -> bool:

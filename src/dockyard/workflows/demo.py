@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.tree import Tree
 
 GENERATE = """\
@@ -118,6 +119,12 @@ _STYLE = {
 }
 
 
+def _shorten(text: str, width: int) -> str:
+    """One line of at most ``width`` characters (loop items can be whole JSON documents)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
 def workflow_tree(workflow: dict[str, Any]) -> Tree:
     """The workflow's nodes as a tree (children under their parents), with phases."""
     status = workflow.get("status") or {}
@@ -130,11 +137,11 @@ def workflow_tree(workflow: dict[str, Any]) -> Tree:
 
     def label(node: dict[str, Any]) -> str:
         mark = _STYLE.get(node.get("phase", ""), "?")
-        text = f"{mark} {node.get('displayName', node['id'])}"
+        text = f"{mark} {_shorten(str(node.get('displayName', node['id'])), 48)}"
         if node.get("type") == "Pod":
             result = (node.get("outputs") or {}).get("result")
             if result and node.get("phase") == "Succeeded":
-                text += f" [dim]{result[:70]}[/dim]"
+                text += f" [dim]{escape(_shorten(result, 48))}[/dim]"
         elif node.get("type") in ("DAG", "Steps", "TaskGroup"):
             text += f" [dim]({node['type']})[/dim]"
         return text
