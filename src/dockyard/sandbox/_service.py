@@ -48,8 +48,7 @@ from dockyard.sandbox._kinds import (
     Phase,
 )
 from dockyard.sandbox._templates import Shape, resolve_template
-from dockyard.sandbox.runtime import Box, BoxSpec, DaemonClient
-from dockyard.sandbox.runtime._box import write_seccomp_file
+from dockyard.sandbox.runtime import Box, BoxSpec, DaemonClient, NodeFiles, prepare_node
 from dockyard.store import ObjectStore
 
 log = logging.getLogger("dockyard.sandbox")
@@ -140,7 +139,8 @@ class SandboxService:
         self.root = data_dir / "sandbox"
         self.boxes_dir = self.root / "boxes"
         self.snapshots_dir = self.root / "snapshots"
-        self.seccomp_file = self.root / "seccomp.bpf"
+        self.node_dir = self.root / "node"
+        self.node_files: NodeFiles | None = None
         self.clock = clock
         self.records: dict[str, Record] = {}
         self.pools: dict[str, deque[Record]] = {}
@@ -157,7 +157,7 @@ class SandboxService:
         for path in (self.root, self.boxes_dir, self.snapshots_dir):
             path.mkdir(parents=True, exist_ok=True)
             os.chmod(path, 0o711)
-        write_seccomp_file(self.seccomp_file)
+        self.node_files = await asyncio.to_thread(prepare_node, self.node_dir)
         self._adopt_all()
         self._loop_task = asyncio.create_task(self._loop(), name="sandbox-loop")
 
@@ -246,7 +246,9 @@ class SandboxService:
             restore_archive=restore,
         )
         try:
-            box = await asyncio.to_thread(Box.start, spec, self.seccomp_file)
+            if self.node_files is None:
+                raise SandboxError("the sandbox service is not started")
+            box = await asyncio.to_thread(Box.start, spec, self.node_files)
         except SandboxError as exc:
             raise SandboxUnavailable(str(exc)) from exc
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS

@@ -5,7 +5,7 @@ inside, and the client that talks to that daemon (`DaemonClient`).
 into each sandbox and run there by the host's /usr/bin/python3.
 """
 
-from dockyard.sandbox.runtime._box import Box, BoxSpec
+from dockyard.sandbox.runtime._box import Box, BoxSpec, NodeFiles, prepare_node
 from dockyard.sandbox.runtime._client import DaemonClient, DaemonError
 
-__all__ = ["Box", "BoxSpec", "DaemonClient", "DaemonError"]
+__all__ = ["Box", "BoxSpec", "DaemonClient", "DaemonError", "NodeFiles", "prepare_node"]
