@@ -293,9 +293,11 @@ class SandboxService:
             record = self._new_record(shape, network)
             record.env = dict(env or {})
             await self._boot(record)
-        elif env:
-            record.env = dict(env)
-            await record.client.call("set_env", envs=record.env)
+        else:
+            self._refill()  # start the replacement now, not at the loop's next tick
+            if env:
+                record.env = dict(env)
+                await record.client.call("set_env", envs=record.env)
         now = self.clock()
         record.tenant = tenant
         record.phase = "Running"
