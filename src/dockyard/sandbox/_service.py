@@ -148,6 +148,7 @@ class SandboxService:
         self._loop_task: asyncio.Task[None] | None = None
         self._refill_slots = asyncio.Semaphore(_REFILL_CONCURRENCY)
         self._background: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     # --- lifecycle of the service ---------------------------------------------------------
 
@@ -167,8 +168,11 @@ class SandboxService:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
-        for task in list(self._background):
-            task.cancel()
+        # Pool refills in flight finish (a cancelled one would leave its sandbox running
+        # unrecorded); the pools are emptied afterwards.
+        self._stopping = True
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=_START_TIMEOUT_SECONDS + 5)
         for pool in self.pools.values():
             while pool:
                 await asyncio.to_thread(self._discard, pool.popleft())
@@ -252,12 +256,17 @@ class SandboxService:
         except SandboxError as exc:
             raise SandboxUnavailable(str(exc)) from exc
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
-        while not box.ready():
-            if not box.alive() or time.monotonic() > deadline:
-                reason = box.failure() or "sandbox exited during start"
-                await asyncio.to_thread(box.kill)
-                raise SandboxUnavailable(f"sandbox {record.sandbox_id} failed to start: {reason}")
-            await asyncio.sleep(_READY_POLL_SECONDS)
+        try:
+            while not box.ready():
+                if not box.alive() or time.monotonic() > deadline:
+                    reason = box.failure() or "sandbox exited during start"
+                    raise SandboxUnavailable(
+                        f"sandbox {record.sandbox_id} failed to start: {reason}"
+                    )
+                await asyncio.sleep(_READY_POLL_SECONDS)
+        except BaseException:  # a failed start, or a cancelled caller: leave nothing behind
+            await asyncio.shield(asyncio.to_thread(box.kill))
+            raise
         record.box = box
         if shape.start_command:
             # Runs in the background; its output is not collected.
@@ -482,6 +491,8 @@ class SandboxService:
         return len(self.pools.get(template, ()))
 
     def _refill(self) -> None:
+        if self._stopping:
+            return
         for template, wanted in self.pool_targets().items():
             pool = self.pools.setdefault(template, deque())
             while len(pool) > wanted:

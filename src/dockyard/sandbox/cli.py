@@ -1,5 +1,5 @@
 """``dockyard sandbox …``: issue tenant API keys for the E2B-compatible API, run the
-sandbox benchmark."""
+sandbox benchmark (also ``dockyard bench sandbox``)."""
 
 from __future__ import annotations
 
