@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -24,6 +25,17 @@ from dockyard.sandbox._service import SandboxService
 from dockyard.store import ObjectStore
 
 TENANT = "bench"
+#: The idle run stops adding sandboxes when the node has less memory available than this.
+_MEMORY_RESERVE = 2 << 30
+
+
+def _mem_available() -> int:
+    """MemAvailable from /proc/meminfo, in bytes."""
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -103,13 +115,22 @@ async def _run(
 
         store.delete(WARM_POOL, NAMESPACE, "bench")
         alive = []
+        available_before = _mem_available()
+        t0 = time.perf_counter()
         for _ in range(idle):
+            if _mem_available() < _MEMORY_RESERVE:
+                break  # bounded: the node keeps room for everything else
             alive.append(await service.create(TENANT, "base"))
+        started_s = time.perf_counter() - t0
         await asyncio.sleep(1.0)
         memory = [r.box.memory_bytes() or 0 for r in alive if r.box is not None]
-        results["idle"] = {"sandboxes": len(alive),
+        host = (available_before - _mem_available()) / max(1, len(alive))
+        results["idle"] = {"sandboxes": len(alive), "requested": idle,
+                           "all_alive": all(r.box is not None and r.box.alive() for r in alive),
+                           "started_in_s": round(started_s, 1),
                            "memory_per_sandbox_mib": round(statistics.fmean(memory) / (1 << 20), 2),
-                           "memory_total_mib": round(sum(memory) / (1 << 20), 1)}  # fmt: skip
+                           "memory_total_mib": round(sum(memory) / (1 << 20), 1),
+                           "host_memory_per_sandbox_mib": round(host / (1 << 20), 2)}  # fmt: skip
         for record in alive:
             await service.kill(TENANT, record.sandbox_id)
     finally:
@@ -125,7 +146,10 @@ def run_bench(out: Path, samples: int = 50, pool: int = 8, seconds: float = 20.0
     """Run every measurement and write the JSON to `out`; returns it."""
     base = Path(tempfile.mkdtemp(prefix="dockyard-bench-", dir="/var/tmp"))
     os.chmod(base, 0o711)
-    results = asyncio.run(_run(base, samples, pool, seconds, idle, state_mb))
+    try:
+        results = asyncio.run(_run(base, samples, pool, seconds, idle, state_mb))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
     report = {"benchmark": "sandbox", "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
               "params": {"samples": samples, "pool": pool, "seconds": seconds, "idle": idle},
               "results": results}  # fmt: skip
