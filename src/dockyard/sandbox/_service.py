@@ -49,6 +49,7 @@ from dockyard.sandbox._kinds import (
 )
 from dockyard.sandbox._templates import Shape, resolve_template
 from dockyard.sandbox.runtime import Box, BoxSpec, DaemonClient, NodeFiles, prepare_node
+from dockyard.sandbox.runtime._nursery import Nursery
 from dockyard.store import ObjectStore
 
 log = logging.getLogger("dockyard.sandbox")
@@ -141,6 +142,8 @@ class SandboxService:
         self.snapshots_dir = self.root / "snapshots"
         self.node_dir = self.root / "node"
         self.node_files: NodeFiles | None = None
+        self.nursery_dir = self.root / "nursery"
+        self.nursery: Nursery | None = None
         self.clock = clock
         self.records: dict[str, Record] = {}
         self.pools: dict[str, deque[Record]] = {}
@@ -159,6 +162,7 @@ class SandboxService:
             path.mkdir(parents=True, exist_ok=True)
             os.chmod(path, 0o711)
         self.node_files = await asyncio.to_thread(prepare_node, self.node_dir)
+        self.nursery = await asyncio.to_thread(self._open_nursery, self.node_files)
         self._adopt_all()
         self._loop_task = asyncio.create_task(self._loop(), name="sandbox-loop")
 
@@ -176,6 +180,38 @@ class SandboxService:
         for pool in self.pools.values():
             while pool:
                 await asyncio.to_thread(self._discard, pool.popleft())
+        # Sandboxes forked by the nursery live in its namespaces: it stays while any runs.
+        if self.nursery is not None and not any(r.box for r in self.records.values()):
+            await asyncio.to_thread(self.nursery.kill)
+            self.nursery = None
+
+    def _open_nursery(self, files: NodeFiles) -> Nursery | None:
+        """The zygote sandbox new sandboxes are forked from: the running one (sandboxes
+        forked by it may still be alive) or a new one; None when this node cannot run it
+        (sandboxes are then started with bubblewrap directly)."""
+        nursery = Nursery.adopt(self.nursery_dir, self.boxes_dir)
+        if nursery is not None:
+            return nursery
+        try:
+            return Nursery.start(self.nursery_dir, self.boxes_dir, files)
+        except SandboxError as exc:
+            log.warning("sandboxes start without the nursery: %s", exc)
+            return None
+
+    def _start_box(self, spec: BoxSpec) -> Box:
+        """Fork the sandbox from the nursery when it can, else start it with bubblewrap."""
+        if self.node_files is None:
+            raise SandboxError("the sandbox service is not started")
+        nursery = self.nursery
+        if nursery is not None and not spec.network and spec.restore_archive is None:
+            try:
+                return nursery.spawn(spec)
+            except SandboxError as exc:
+                if nursery.alive():
+                    raise
+                log.warning("the sandbox nursery is gone, starting sandboxes directly: %s", exc)
+                self.nursery = None
+        return Box.start(spec, self.node_files)
 
     def _adopt_all(self) -> None:
         objects, _ = self.store.list(SANDBOX, NAMESPACE)
@@ -250,9 +286,7 @@ class SandboxService:
             restore_archive=restore,
         )
         try:
-            if self.node_files is None:
-                raise SandboxError("the sandbox service is not started")
-            box = await asyncio.to_thread(Box.start, spec, self.node_files)
+            box = await asyncio.to_thread(self._start_box, spec)
         except SandboxError as exc:
             raise SandboxUnavailable(str(exc)) from exc
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS

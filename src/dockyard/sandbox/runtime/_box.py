@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 _RUNTIME_DIR = Path(__file__).resolve().parent
 DAEMON_SOURCE = _RUNTIME_DIR / "sandboxd.py"
 KERNEL_SOURCE = _RUNTIME_DIR / "kernel.py"
+ZYGOTE_SOURCE = _RUNTIME_DIR / "zygote.py"
 SOCKET_NAME = "d.sock"
 HOME = "/home/user"
 SANDBOX_PYTHON = "/usr/bin/python3"
@@ -97,6 +98,7 @@ class NodeFiles:
     seccomp: Path
     daemon: Path = DAEMON_SOURCE
     kernel: Path = KERNEL_SOURCE
+    zygote: Path = ZYGOTE_SOURCE
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -104,6 +106,23 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.write_text(json.dumps(data))
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
+
+
+def prepare_state_dir(state: Path) -> None:
+    """Create a sandbox's state directory (``status/`` and ``run/`` owned by the sandbox
+    user) and clear what a previous sandbox left in it."""
+    check_traversable(state.parent)
+    for path, owner in (
+        (state, 0),
+        (state / "status", SANDBOX_UID),
+        (state / "run", SANDBOX_UID),
+    ):
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o755 if owner == 0 else 0o700)
+        if os.geteuid() == 0:
+            os.chown(path, owner, owner)
+    for stale in (*(state / "status").iterdir(), *(state / "run").iterdir()):
+        stale.unlink(missing_ok=True)
 
 
 def _bwrap_argv(bwrap: str, spec: BoxSpec, seccomp_fd: int, files: NodeFiles) -> list[str]:
@@ -167,19 +186,7 @@ class Box:
         launcher runs (`ready()` says when the daemon answers). Raises SandboxError, leaving
         nothing running, when the host cannot run it."""
         bwrap, _ = find_tools()
-        state = spec.state_dir
-        check_traversable(state.parent)
-        for path, owner in (
-            (state, 0),
-            (state / "status", SANDBOX_UID),
-            (state / "run", SANDBOX_UID),
-        ):
-            path.mkdir(parents=True, exist_ok=True)
-            os.chmod(path, 0o755 if owner == 0 else 0o700)
-            if os.geteuid() == 0:
-                os.chown(path, owner, owner)
-        for stale in (*(state / "status").iterdir(), *(state / "run").iterdir()):
-            stale.unlink(missing_ok=True)
+        prepare_state_dir(spec.state_dir)
         if spec.restore_archive is not None:
             os.chmod(spec.restore_archive, 0o644)
         cgroup = create_pod_cgroup(
@@ -192,10 +199,24 @@ class Box:
         seccomp_fd = fcntl.fcntl(raw, fcntl.F_DUPFD_CLOEXEC, _SECCOMP_FD_MIN)
         os.close(raw)
         try:
+            return cls.launch(
+                spec.state_dir, cgroup, _bwrap_argv(bwrap, spec, seccomp_fd, files), (seccomp_fd,)
+            )
+        finally:
+            os.close(seccomp_fd)
+
+    @classmethod
+    def launch(
+        cls, state: Path, cgroup: PodCgroup, bwrap_argv: list[str], pass_fds: tuple[int, ...] = ()
+    ) -> Box:
+        """Run `bwrap_argv` under the node's launcher (cgroup join, privilege drop, monitor)
+        in a new session and record it in ``box.json``. Raises SandboxError, removing the
+        cgroup, when it cannot be spawned."""
+        try:
             argv = [
                 "/bin/sh", "-c", LAUNCHER, "dockyard-launch", str(state), MONITOR,
                 str(len(cgroup.procs_files)), *(str(p) for p in cgroup.procs_files),
-                *_bwrap_argv(bwrap, spec, seccomp_fd, files),
+                *bwrap_argv,
             ]  # fmt: skip
             with (state / "box.log").open("ab") as box_log:
                 process = subprocess.Popen(
@@ -205,20 +226,30 @@ class Box:
                     stderr=box_log,
                     cwd=state,
                     env=_LAUNCH_ENV,
-                    pass_fds=(seccomp_fd,),
+                    pass_fds=pass_fds,
                     start_new_session=True,
                 )
         except OSError as exc:
             cgroup.remove()
-            raise SandboxError(f"cannot start sandbox {spec.sandbox_id}: {exc}") from exc
-        finally:
-            os.close(seccomp_fd)
-        box = cls(state, process.pid, process_start_time(process.pid), cgroup, process)
+            raise SandboxError(f"cannot start sandbox in {state}: {exc}") from exc
+        return cls.record(state, process.pid, cgroup, process)
+
+    @classmethod
+    def record(
+        cls,
+        state: Path,
+        pid: int,
+        cgroup: PodCgroup,
+        process: subprocess.Popen[bytes] | None = None,
+    ) -> Box:
+        """The sandbox whose first process is `pid`, written to ``box.json`` for `adopt`.
+        Raises SandboxError (the sandbox killed) when it cannot be written."""
+        box = cls(state, pid, process_start_time(pid), cgroup, process)
         try:
             _write_json(state / "box.json", box.to_json())
         except OSError as exc:
             box.kill()
-            raise SandboxError(f"cannot record sandbox {spec.sandbox_id}: {exc}") from exc
+            raise SandboxError(f"cannot record sandbox in {state}: {exc}") from exc
         return box
 
     def to_json(self) -> dict[str, Any]:
@@ -327,4 +358,5 @@ def prepare_node(directory: Path) -> NodeFiles:
         seccomp=seccomp,
         daemon=_compile(DAEMON_SOURCE, directory / "sandboxd.pyc"),
         kernel=_compile(KERNEL_SOURCE, directory / "kernel.pyc"),
+        zygote=_compile(ZYGOTE_SOURCE, directory / "zygote.pyc"),
     )
