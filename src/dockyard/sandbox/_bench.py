@@ -3,8 +3,9 @@ real runtime (`SandboxService` over a real store; no HTTP), written as JSON.
 
 Measures: warm-pool create and cold create latency (at the service), pause -> resume,
 hibernate + wake with a given amount of Python state restored, sustained creations per
-second (each sandbox runs a command and is killed, the pool refilling), and idle memory per
-sandbox with many sandboxes alive at once.
+second (concurrent clients, each creating a sandbox, running a command in it and killing
+it, while the pool refills), and idle memory per sandbox with many sandboxes alive at once
+(bounded by the memory the node has available).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 
 async def _run(
-    root: Path, samples: int, pool: int, seconds: float, idle: int, state_mb: int
+    root: Path, samples: int, pool: int, seconds: float, idle: int, state_mb: int, workers: int
 ) -> dict[str, Any]:
     store = ObjectStore(root / "state.db")
     service = SandboxService(store, root)
@@ -103,15 +104,22 @@ async def _run(
         await service.fill_pools()
         done = 0
         t0 = time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            record = await service.create(TENANT, "base")
-            async for _ in record.client.stream("exec", cmd="/bin/true"):
-                pass
-            await service.kill(TENANT, record.sandbox_id)
-            done += 1
+
+        async def client() -> None:
+            # One agent after another: create, run a command, kill.
+            nonlocal done
+            while time.perf_counter() - t0 < seconds:
+                record = await service.create(TENANT, "base")
+                async for _ in record.client.stream("exec", cmd="/bin/true"):
+                    pass
+                await service.kill(TENANT, record.sandbox_id)
+                done += 1
+
+        await asyncio.gather(*(client() for _ in range(workers)))
         elapsed = time.perf_counter() - t0
         results["elasticity"] = {"seconds": round(elapsed, 1), "sandboxes": done,
-                                 "per_second": round(done / elapsed, 1), "warm_pool": pool}  # fmt: skip
+                                 "per_second": round(done / elapsed, 1), "warm_pool": pool,
+                                 "concurrent_clients": workers}  # fmt: skip
 
         store.delete(WARM_POOL, NAMESPACE, "bench")
         alive = []
@@ -134,24 +142,25 @@ async def _run(
         for record in alive:
             await service.kill(TENANT, record.sandbox_id)
     finally:
-        await service.stop()
         for record in list(service.records.values()):
             await service.kill(TENANT, record.sandbox_id)
+        await service.stop()
         store.close()
     return results
 
 
 def run_bench(out: Path, samples: int = 50, pool: int = 8, seconds: float = 20.0,
-              idle: int = 100, state_mb: int = 50) -> dict[str, Any]:  # fmt: skip
+              idle: int = 100, state_mb: int = 50, workers: int = 4) -> dict[str, Any]:  # fmt: skip
     """Run every measurement and write the JSON to `out`; returns it."""
     base = Path(tempfile.mkdtemp(prefix="dockyard-bench-", dir="/var/tmp"))
     os.chmod(base, 0o711)
     try:
-        results = asyncio.run(_run(base, samples, pool, seconds, idle, state_mb))
+        results = asyncio.run(_run(base, samples, pool, seconds, idle, state_mb, workers))
     finally:
         shutil.rmtree(base, ignore_errors=True)
     report = {"benchmark": "sandbox", "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
-              "params": {"samples": samples, "pool": pool, "seconds": seconds, "idle": idle},
+              "params": {"samples": samples, "pool": pool, "seconds": seconds, "idle": idle,
+                         "workers": workers},
               "results": results}  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
