@@ -16,7 +16,13 @@ code contexts' globals and the history to disk, then kills the sandbox; wake sta
 sandbox with the same id restored from that snapshot. Running and paused sandboxes outlive
 the control plane and are adopted again by `start()`; hibernated ones only need their files.
 Warm pools (`SandboxWarmPool`) are kept full by a background loop that also enforces
-timeouts (kill, or pause when the sandbox asked for auto-pause).
+timeouts (kill, or pause when the sandbox asked for auto-pause); a claim starts its
+replacement at once.
+
+New sandboxes without network access are forked by the node's nursery (one zygote sandbox,
+adopted across restarts like the sandboxes it forked, killed at `stop()` only when no
+sandbox is left); network sandboxes, woken ones and every sandbox on a node where the
+nursery cannot run are started with bubblewrap directly.
 """
 
 from __future__ import annotations
@@ -48,8 +54,7 @@ from dockyard.sandbox._kinds import (
     Phase,
 )
 from dockyard.sandbox._templates import Shape, resolve_template
-from dockyard.sandbox.runtime import Box, BoxSpec, DaemonClient, NodeFiles, prepare_node
-from dockyard.sandbox.runtime._nursery import Nursery
+from dockyard.sandbox.runtime import Box, BoxSpec, DaemonClient, NodeFiles, Nursery, prepare_node
 from dockyard.store import ObjectStore
 
 log = logging.getLogger("dockyard.sandbox")
@@ -209,8 +214,10 @@ class SandboxService:
             except SandboxError as exc:
                 if nursery.alive():
                     raise
-                log.warning("the sandbox nursery is gone, starting sandboxes directly: %s", exc)
-                self.nursery = None
+                # Every sandbox it forked ended with it; a new one serves the next start.
+                log.warning("the sandbox nursery ended (%s); starting a new one", exc)
+                nursery.kill()
+                self.nursery = self._open_nursery(self.node_files)
         return Box.start(spec, self.node_files)
 
     def _adopt_all(self) -> None:

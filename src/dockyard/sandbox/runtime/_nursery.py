@@ -34,6 +34,7 @@ from dockyard.node.sandbox.isolation import (
     SANDBOX_GID,
     SANDBOX_PATH,
     SANDBOX_UID,
+    PodCgroup,
     SandboxError,
     SandboxLimits,
     cgroup_driver,
@@ -51,8 +52,11 @@ from dockyard.sandbox.runtime._box import (
 )
 
 SOCKET_NAME = "z.sock"
-#: The nursery's own cgroup: the zygote, and each child until it is placed in its own.
-_LIMITS = SandboxLimits(memory_bytes=512 << 20, cpu_millis=None, pids=4096, tmp_bytes=16 << 20)
+#: The nursery's own cgroup: the zygote, and each child until it is placed in its own. No
+#: memory limit: what a child allocated before it was placed (its page tables, a few
+#: kernel structures) stays charged here while it lives, and an OOM kill of the zygote
+#: would end every sandbox it forked. Nothing untrusted ever runs in this cgroup.
+_LIMITS = SandboxLimits(memory_bytes=None, cpu_millis=None, pids=4096, tmp_bytes=16 << 20)
 _SPAWN_TIMEOUT_SECONDS = 10.0
 _START_TIMEOUT_SECONDS = 20.0
 
@@ -162,7 +166,9 @@ class Nursery:
                 conn.sendall((json.dumps(request) + "\n").encode())
                 pid = _child_pid(conn)
                 # Placed before it runs anything of its own: every later process, and every
-                # page it touches from now on, is the sandbox's.
+                # page it touches from now on, is the sandbox's (cgroup v1 also moves what
+                # it touched since the fork).
+                _move_charges(cgroup)
                 for procs in cgroup.procs_files:
                     procs.write_text(str(pid))
                 conn.sendall(b"g")
@@ -179,6 +185,14 @@ class Nursery:
             if isinstance(exc, SandboxError):
                 raise
             raise SandboxError(f"sandbox nursery cannot make {spec.sandbox_id}: {exc}") from exc
+
+
+def _move_charges(cgroup: PodCgroup) -> None:
+    for directory in cgroup.dirs:
+        switch = directory / "memory.move_charge_at_immigrate"
+        if switch.exists():
+            with contextlib.suppress(OSError):
+                switch.write_text("1")
 
 
 def _child_pid(conn: socket.socket) -> int:
