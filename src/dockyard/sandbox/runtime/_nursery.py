@@ -23,6 +23,7 @@ bubblewrap directly.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -106,7 +107,9 @@ class Nursery:
         SandboxError (nothing left running) when this node cannot run it."""
         bwrap, _ = find_tools()
         prepare_state_dir(state)
-        cgroup = create_pod_cgroup("sbx-nursery", _LIMITS, cgroup_driver())
+        # One nursery per control plane (data directory) on this host.
+        key = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:16]
+        cgroup = create_pod_cgroup(f"sbx-nursery-{key}", _LIMITS, cgroup_driver())
         box = Box.launch(state, cgroup, _bwrap_argv(bwrap, state, boxes_dir, files))
         nursery = cls(box, boxes_dir)
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
