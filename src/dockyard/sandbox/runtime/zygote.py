@@ -56,6 +56,7 @@ ZYGOTE_RUN = "/.dockyard/zrun"
 RUN = "/.dockyard/run"
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
@@ -127,6 +128,8 @@ def _become_sandbox(conn: socket.socket, request: dict[str, Any], program: bytes
     )  # fmt: skip
     if conn.recv(1) != b"g":
         raise OSError("the control plane did not place the sandbox")
+    # Its own cgroup is now the root of what it sees of the cgroup tree.
+    _check(libc.unshare(CLONE_NEWCGROUP), "unshare cgroup namespace")
     sandbox_id = str(request["id"])
     if not sandbox_id.isalnum():
         raise ValueError(f"bad sandbox id {sandbox_id!r}")
