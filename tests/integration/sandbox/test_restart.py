@@ -4,6 +4,7 @@ state and files intact; a hibernated one wakes with its state restored."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -68,8 +69,12 @@ def test_sandboxes_survive_a_control_plane_sigkill(
         hibernated.files.write("state.txt", "of the hibernated one")
         assert api.post(f"/sandboxes/{hibernated.sandbox_id}/hibernate").status_code == 200
 
+        nursery = up.data_dir / "sandbox" / "nursery" / "box.json"
+        before = json.loads(nursery.read_text())["pid"]
         up.kill()
         up.start()
+        # The nursery the sandboxes were forked from is adopted, not replaced.
+        assert json.loads(nursery.read_text())["pid"] == before
 
         states = {s["sandboxID"]: s["state"] for s in api.get("/v2/sandboxes").json()}
         assert states[running.sandbox_id] == "running"
@@ -87,6 +92,10 @@ def test_sandboxes_survive_a_control_plane_sigkill(
         assert woken.run_code("z").text == "'hibernated'"
         assert woken.files.read("state.txt") == "of the hibernated one"
         assert woken.commands.run("echo after restart").stdout == "after restart\n"
+
+        fresh = Sandbox.create(timeout=60)
+        created.append(fresh)
+        assert fresh.commands.run("echo forked").stdout == "forked\n"
     finally:
         for sandbox in created:
             api.delete(f"/sandboxes/{sandbox.sandbox_id}")

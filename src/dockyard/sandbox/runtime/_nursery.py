@@ -141,8 +141,8 @@ class Nursery:
         self.box.kill()
 
     def spawn(self, spec: BoxSpec) -> Box:
-        """A new sandbox forked by the zygote (blocking; `Box.ready()` says when its daemon
-        answers). Raises SandboxError, leaving nothing behind, when it cannot be made."""
+        """A new sandbox forked by the zygote, returned once its daemon accepts connections
+        (blocking). Raises SandboxError, leaving nothing behind, when it cannot be made."""
         if spec.network or spec.restore_archive is not None:
             raise SandboxError("the nursery only makes sandboxes without network or snapshot")
         if spec.state_dir.parent != self.boxes_dir:

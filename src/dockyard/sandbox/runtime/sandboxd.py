@@ -36,6 +36,7 @@ import time
 # typing is for the type checker only: importing it costs every sandbox's start.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, BinaryIO
 
 HOME = "/home/user"
@@ -674,7 +675,8 @@ def _try_final(conn: Conn, error: dict[str, str]) -> None:
 BASE_ENV: dict[str, str] = {}
 
 
-def main() -> None:
+def main(on_listening: Callable[[], None] | None = None) -> None:
+    """Serve the socket argv[1]; `on_listening` runs once it accepts connections."""
     path = sys.argv[1]
     BASE_ENV.update(
         {k: v for k, v in os.environ.items() if k not in ("DOCKYARD_SANDBOXD",)},
@@ -692,6 +694,8 @@ def main() -> None:
     os.chmod(path + ".new", 0o600)
     server.listen(256)
     os.rename(path + ".new", path)  # the socket appears only once it accepts
+    if on_listening is not None:
+        on_listening()
     while True:
         client, _ = server.accept()
         threading.Thread(target=handle, args=(client,), daemon=True).start()

@@ -20,8 +20,8 @@ the sandbox's first process, which then, on that same connection:
 3. sets its hostname, brings loopback up, closes every inherited descriptor, empties its
    bounding set and drops every capability, sets no_new_privs and installs the seccomp
    filter (the same program bubblewrap installs for a sandbox started on its own);
-4. forks the daemon, which answers ``{"ok": true}`` (an ``{"error"}`` is sent instead if
-   any step fails) and serves the sandbox, and stays as its init: it reaps orphans and
+4. forks the daemon, which answers ``{"ok": true}`` once its socket accepts connections
+   (an ``{"error"}`` is sent instead if any step fails), and stays as the sandbox's init: it reaps orphans and
    ends the sandbox when the daemon ends.
 
 Sandboxes share the nursery's user namespace, in which they hold no capability; each has
@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import gc
 import json
 import os
 import select
@@ -184,10 +185,13 @@ def _child(conn: socket.socket, request: dict[str, Any], program: bytes) -> None
         _become_sandbox(conn, request, program)
         daemon = os.fork()
         if daemon == 0:
-            conn.sendall(b'{"ok": true}\n')
-            conn.close()
+
+            def listening() -> None:
+                conn.sendall(b'{"ok": true}\n')
+                conn.close()
+
             sys.argv = ["sandboxd", f"{RUN}/d.sock"]
-            sandboxd.main()
+            sandboxd.main(on_listening=listening)
         conn.close()
         _init(daemon)
     except BaseException as exc:
@@ -222,6 +226,9 @@ def main() -> None:
     with open(SECCOMP_FILE, "rb") as source:
         program = source.read()
     _check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
+    # Everything loaded so far is shared with every sandbox: keep the collector from
+    # walking (and so copying) those pages in each of them.
+    gc.freeze()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
