@@ -33,6 +33,7 @@ import contextlib
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections import deque
@@ -149,6 +150,7 @@ class SandboxService:
         self.node_files: NodeFiles | None = None
         self.nursery_dir = self.root / "nursery"
         self.nursery: Nursery | None = None
+        self._nursery_lock = threading.Lock()
         self.clock = clock
         self.records: dict[str, Record] = {}
         self.pools: dict[str, deque[Record]] = {}
@@ -215,9 +217,12 @@ class SandboxService:
                 if nursery.alive():
                     raise
                 # Every sandbox it forked ended with it; a new one serves the next start.
-                log.warning("the sandbox nursery ended (%s); starting a new one", exc)
-                nursery.kill()
-                self.nursery = self._open_nursery(self.node_files)
+                # Starts run in worker threads: one of them replaces it.
+                with self._nursery_lock:
+                    if self.nursery is nursery:
+                        log.warning("the sandbox nursery ended (%s); starting a new one", exc)
+                        nursery.kill()
+                        self.nursery = self._open_nursery(self.node_files)
         return Box.start(spec, self.node_files)
 
     def _adopt_all(self) -> None:
