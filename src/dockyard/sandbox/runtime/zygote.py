@@ -21,8 +21,8 @@ the sandbox's first process, which then, on that same connection:
    bounding set and drops every capability, sets no_new_privs and installs the seccomp
    filter (the same program bubblewrap installs for a sandbox started on its own);
 4. forks the daemon, which answers ``{"ok": true}`` once its socket accepts connections
-   (an ``{"error"}`` is sent instead if any step fails), and stays as the sandbox's init: it reaps orphans and
-   ends the sandbox when the daemon ends.
+   (an ``{"error"}`` is sent instead if any step fails), and stays as the sandbox's init:
+   it reaps orphans and ends the sandbox when the daemon ends.
 
 Sandboxes share the nursery's user namespace, in which they hold no capability; each has
 its own pid namespace, so neither the zygote nor another sandbox is visible to it.
