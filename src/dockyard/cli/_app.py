@@ -18,7 +18,19 @@ import typer
 from dockyard.cli import _output
 from dockyard.cli._context import state_of
 from dockyard.cli._errors import CliError, report
-from dockyard.cli.commands import apply, delete, demo, describe, get, kinds, logs, up, version, wait
+from dockyard.cli.commands import (
+    apply,
+    bench,
+    delete,
+    demo,
+    describe,
+    get,
+    kinds,
+    logs,
+    up,
+    version,
+    wait,
+)
 from dockyard.client import DockyardError
 from dockyard.sandbox.cli import sandbox_app
 from dockyard.sim.cli import app as sim_app
@@ -119,3 +131,4 @@ app.add_typer(
     sim_app, name="sim", help="Replay cluster traces through the scheduler (FGD protocol)."
 )
 app.add_typer(sandbox_app, name="sandbox", help="Agent sandboxes: tenant API keys and benchmarks.")
+app.add_typer(bench.bench_app, name="bench", help="Benchmarks of Dockyard's feature areas (JSON).")

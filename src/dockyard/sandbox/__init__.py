@@ -6,7 +6,8 @@ Feature area. `extension` installs into the control plane:
 - the kinds Sandbox, SandboxTemplate, SandboxWarmPool and SandboxClaim
   (``agents.x-k8s.io/v1alpha1``) and the SandboxClaim controller;
 - `SandboxService` (one per control plane): sandbox life cycle, warm pools, timeouts,
-  adoption of running and paused sandboxes after a restart;
+  adoption of running and paused sandboxes after a restart; new sandboxes are forked from
+  the node's nursery (`runtime.Nursery`) when it runs, else started with bubblewrap;
 - the E2B control-plane API (``/sandboxes``, ``/v2/sandboxes``; ``X-API-Key`` per tenant)
   and data plane (envd's Connect services, ``/files``, ``/health``, the code
   interpreter's ``/execute`` and ``/contexts``; per-sandbox access tokens), both on the

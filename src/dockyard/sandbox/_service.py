@@ -16,7 +16,13 @@ code contexts' globals and the history to disk, then kills the sandbox; wake sta
 sandbox with the same id restored from that snapshot. Running and paused sandboxes outlive
 the control plane and are adopted again by `start()`; hibernated ones only need their files.
 Warm pools (`SandboxWarmPool`) are kept full by a background loop that also enforces
-timeouts (kill, or pause when the sandbox asked for auto-pause).
+timeouts (kill, or pause when the sandbox asked for auto-pause); a claim starts its
+replacement at once.
+
+New sandboxes without network access are forked by the node's nursery (one zygote sandbox,
+adopted across restarts like the sandboxes it forked, killed at `stop()` only when no
+sandbox is left); network sandboxes, woken ones and every sandbox on a node where the
+nursery cannot run are started with bubblewrap directly.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import contextlib
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections import deque
@@ -48,8 +55,7 @@ from dockyard.sandbox._kinds import (
     Phase,
 )
 from dockyard.sandbox._templates import Shape, resolve_template
-from dockyard.sandbox.runtime import Box, BoxSpec, DaemonClient
-from dockyard.sandbox.runtime._box import write_seccomp_file
+from dockyard.sandbox.runtime import Box, BoxSpec, DaemonClient, NodeFiles, Nursery, prepare_node
 from dockyard.store import ObjectStore
 
 log = logging.getLogger("dockyard.sandbox")
@@ -140,7 +146,11 @@ class SandboxService:
         self.root = data_dir / "sandbox"
         self.boxes_dir = self.root / "boxes"
         self.snapshots_dir = self.root / "snapshots"
-        self.seccomp_file = self.root / "seccomp.bpf"
+        self.node_dir = self.root / "node"
+        self.node_files: NodeFiles | None = None
+        self.nursery_dir = self.root / "nursery"
+        self.nursery: Nursery | None = None
+        self._nursery_lock = threading.Lock()
         self.clock = clock
         self.records: dict[str, Record] = {}
         self.pools: dict[str, deque[Record]] = {}
@@ -148,6 +158,7 @@ class SandboxService:
         self._loop_task: asyncio.Task[None] | None = None
         self._refill_slots = asyncio.Semaphore(_REFILL_CONCURRENCY)
         self._background: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     # --- lifecycle of the service ---------------------------------------------------------
 
@@ -157,7 +168,8 @@ class SandboxService:
         for path in (self.root, self.boxes_dir, self.snapshots_dir):
             path.mkdir(parents=True, exist_ok=True)
             os.chmod(path, 0o711)
-        write_seccomp_file(self.seccomp_file)
+        self.node_files = await asyncio.to_thread(prepare_node, self.node_dir)
+        self.nursery = await asyncio.to_thread(self._open_nursery, self.node_files)
         self._adopt_all()
         self._loop_task = asyncio.create_task(self._loop(), name="sandbox-loop")
 
@@ -167,11 +179,51 @@ class SandboxService:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
-        for task in list(self._background):
-            task.cancel()
+        # Pool refills in flight finish (a cancelled one would leave its sandbox running
+        # unrecorded); the pools are emptied afterwards.
+        self._stopping = True
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=_START_TIMEOUT_SECONDS + 5)
         for pool in self.pools.values():
             while pool:
                 await asyncio.to_thread(self._discard, pool.popleft())
+        # Sandboxes forked by the nursery live in its namespaces: it stays while any runs.
+        if self.nursery is not None and not any(r.box for r in self.records.values()):
+            await asyncio.to_thread(self.nursery.kill)
+            self.nursery = None
+
+    def _open_nursery(self, files: NodeFiles) -> Nursery | None:
+        """The zygote sandbox new sandboxes are forked from: the running one (sandboxes
+        forked by it may still be alive) or a new one; None when this node cannot run it
+        (sandboxes are then started with bubblewrap directly)."""
+        nursery = Nursery.adopt(self.nursery_dir, self.boxes_dir)
+        if nursery is not None:
+            return nursery
+        try:
+            return Nursery.start(self.nursery_dir, self.boxes_dir, files)
+        except SandboxError as exc:
+            log.warning("sandboxes start without the nursery: %s", exc)
+            return None
+
+    def _start_box(self, spec: BoxSpec) -> Box:
+        """Fork the sandbox from the nursery when it can, else start it with bubblewrap."""
+        if self.node_files is None:
+            raise SandboxError("the sandbox service is not started")
+        nursery = self.nursery
+        if nursery is not None and not spec.network and spec.restore_archive is None:
+            try:
+                return nursery.spawn(spec)
+            except SandboxError as exc:
+                if nursery.alive():
+                    raise
+                # Every sandbox it forked ended with it; a new one serves the next start.
+                # Starts run in worker threads: one of them replaces it.
+                with self._nursery_lock:
+                    if self.nursery is nursery:
+                        log.warning("the sandbox nursery ended (%s); starting a new one", exc)
+                        nursery.kill()
+                        self.nursery = self._open_nursery(self.node_files)
+        return Box.start(spec, self.node_files)
 
     def _adopt_all(self) -> None:
         objects, _ = self.store.list(SANDBOX, NAMESPACE)
@@ -246,16 +298,21 @@ class SandboxService:
             restore_archive=restore,
         )
         try:
-            box = await asyncio.to_thread(Box.start, spec, self.seccomp_file)
+            box = await asyncio.to_thread(self._start_box, spec)
         except SandboxError as exc:
             raise SandboxUnavailable(str(exc)) from exc
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
-        while not box.ready():
-            if not box.alive() or time.monotonic() > deadline:
-                reason = box.failure() or "sandbox exited during start"
-                await asyncio.to_thread(box.kill)
-                raise SandboxUnavailable(f"sandbox {record.sandbox_id} failed to start: {reason}")
-            await asyncio.sleep(_READY_POLL_SECONDS)
+        try:
+            while not box.ready():
+                if not box.alive() or time.monotonic() > deadline:
+                    reason = box.failure() or "sandbox exited during start"
+                    raise SandboxUnavailable(
+                        f"sandbox {record.sandbox_id} failed to start: {reason}"
+                    )
+                await asyncio.sleep(_READY_POLL_SECONDS)
+        except BaseException:  # a failed start, or a cancelled caller: leave nothing behind
+            await asyncio.shield(asyncio.to_thread(box.kill))
+            raise
         record.box = box
         if shape.start_command:
             # Runs in the background; its output is not collected.
@@ -291,9 +348,11 @@ class SandboxService:
             record = self._new_record(shape, network)
             record.env = dict(env or {})
             await self._boot(record)
-        elif env:
-            record.env = dict(env)
-            await record.client.call("set_env", envs=record.env)
+        else:
+            self._refill()  # start the replacement now, not at the loop's next tick
+            if env:
+                record.env = dict(env)
+                await record.client.call("set_env", envs=record.env)
         now = self.clock()
         record.tenant = tenant
         record.phase = "Running"
@@ -478,6 +537,8 @@ class SandboxService:
         return len(self.pools.get(template, ()))
 
     def _refill(self) -> None:
+        if self._stopping:
+            return
         for template, wanted in self.pool_targets().items():
             pool = self.pools.setdefault(template, deque())
             while len(pool) > wanted:

@@ -1,5 +1,5 @@
 """``dockyard sandbox …``: issue tenant API keys for the E2B-compatible API, run the
-sandbox benchmark."""
+sandbox benchmark (also ``dockyard bench sandbox``)."""
 
 from __future__ import annotations
 
@@ -34,9 +34,10 @@ def bench_command(
     seconds: float = typer.Option(20.0, help="Duration of the elasticity run."),
     idle: int = typer.Option(100, help="Idle sandboxes kept alive at once."),
     state_mb: int = typer.Option(50, help="Python state hibernated and restored (MiB)."),
+    workers: int = typer.Option(4, help="Concurrent clients in the elasticity run."),
 ) -> None:
     """Measure sandbox creation, pause/resume, hibernate/wake, elasticity and idle memory."""
     from dockyard.sandbox._bench import run_bench
 
-    report = run_bench(out, samples, pool, seconds, idle, state_mb)
+    report = run_bench(out, samples, pool, seconds, idle, state_mb, workers)
     typer.echo(json.dumps(report["results"], indent=2))

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from e2b import CommandExitException, Sandbox
 
+from dockyard.sandbox import extension
 from dockyard.server import BackgroundControlPlane
 
 pytestmark = pytest.mark.usefixtures("e2b_env")
@@ -184,3 +185,29 @@ def test_data_plane_refuses_bad_access_tokens(
     assert reply.status_code == 401
     execute = httpx.post(f"{plane.url}/execute", json={"code": "1"}, headers=headers)
     assert execute.status_code == 401
+
+
+# clone(CLONE_NEWUSER | SIGCHLD) as a raw system call: a new user namespace must be refused
+# (a child that got one exits at once).
+NEW_USERNS = (
+    "import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
+    "rc = libc.syscall(56, 0x10000011, 0, 0, 0, 0)\n"
+    "if rc == 0: os._exit(0)\n"
+    "print('errno', ctypes.get_errno() if rc < 0 else 0)"
+)
+
+
+def test_no_privilege_and_nothing_of_the_node_in_reach(small: Sandbox) -> None:
+    # The checks apply to sandboxes forked by the node's nursery, as every sandbox here is.
+    assert extension.service is not None and extension.service.nursery is not None
+    _, status = run(small, "grep -E '^Cap(Prm|Eff|Inh|Bnd|Amb):' /proc/self/status")
+    assert status.count("0000000000000000") == 5, status
+    _, userns = run(small, f'python3 -c "{NEW_USERNS}"')
+    assert "errno 0" not in userns and "errno" in userns, userns
+    # Other sandboxes' state directories and the node's sandbox machinery stay hidden.
+    _, listing = run(
+        small, "ls -A /.dockyard/boxes /.dockyard/zrun 2>&1; ls /proc | grep -c '^[0-9]'"
+    )
+    assert "d.sock" not in listing and "z.sock" not in listing, listing
+    assert int(listing.split()[-1]) < 10, listing  # only this sandbox's own processes
+    assert run(small, "touch /dev/x /usr/x /etc/x 2>&1 | grep -c Read-only")[1].strip() == "3"

@@ -230,6 +230,7 @@ class PodCgroup:
             with contextlib.suppress(OSError):
                 _write(self.kill_file, "1")
         deadline = time.monotonic() + _DRAIN_SECONDS
+        delay = 0.0005
         while True:
             pids = self.pids()
             if not pids:
@@ -241,11 +242,14 @@ class PodCgroup:
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            time.sleep(0.01)
+            # Killed processes leave within a millisecond or two: poll soon, then back off.
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
 
     def remove(self) -> bool:
         """Remove the Pod's cgroup directories; True when none is left."""
         deadline = time.monotonic() + _DRAIN_SECONDS
+        delay = 0.0005
         left = [d for d in self.dirs if d.is_dir()]
         while left:
             still: list[Path] = []
@@ -263,7 +267,8 @@ class PodCgroup:
                 if time.monotonic() > deadline:
                     log.warning("cgroup still busy, left in place: %s", left)
                     return False
-                time.sleep(0.02)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.02)
         return True
 
 

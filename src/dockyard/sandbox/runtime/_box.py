@@ -13,6 +13,11 @@ privilege drop (uid 65534, no capabilities, no_new_privs) and per-sandbox cgroup
 - a snapshot archive of a hibernated sandbox bind-mounted read-only for the daemon to
   restore (`BoxSpec.restore_archive`).
 
+`prepare_node(directory)` runs once per control-plane start and writes what every sandbox
+shares (`NodeFiles`): the seccomp program, compiled once, and the daemon and kernel
+compiled to bytecode by the interpreter that runs them inside the sandbox, so no sandbox
+pays for compiling them again.
+
 The process tree outlives the control plane (own session, no parent-death signal);
 `Box.adopt(state_dir)` finds it again from ``box.json``. State directory::
 
@@ -60,8 +65,10 @@ log = logging.getLogger(__name__)
 _RUNTIME_DIR = Path(__file__).resolve().parent
 DAEMON_SOURCE = _RUNTIME_DIR / "sandboxd.py"
 KERNEL_SOURCE = _RUNTIME_DIR / "kernel.py"
+ZYGOTE_SOURCE = _RUNTIME_DIR / "zygote.py"
 SOCKET_NAME = "d.sock"
 HOME = "/home/user"
+SANDBOX_PYTHON = "/usr/bin/python3"
 _LAUNCH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 # The daemon is started with the first free fd at or above this number for the filter.
 _SECCOMP_FD_MIN = 10
@@ -84,6 +91,16 @@ class BoxSpec:
     hostname: str = "sandbox"
 
 
+@dataclass(frozen=True)
+class NodeFiles:
+    """Files every sandbox on this node shares, written by `prepare_node`."""
+
+    seccomp: Path
+    daemon: Path = DAEMON_SOURCE
+    kernel: Path = KERNEL_SOURCE
+    zygote: Path = ZYGOTE_SOURCE
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data))
@@ -91,7 +108,24 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _bwrap_argv(bwrap: str, spec: BoxSpec, seccomp_fd: int) -> list[str]:
+def prepare_state_dir(state: Path) -> None:
+    """Create a sandbox's state directory (``status/`` and ``run/`` owned by the sandbox
+    user) and clear what a previous sandbox left in it."""
+    check_traversable(state.parent)
+    for path, owner in (
+        (state, 0),
+        (state / "status", SANDBOX_UID),
+        (state / "run", SANDBOX_UID),
+    ):
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o755 if owner == 0 else 0o700)
+        if os.geteuid() == 0:
+            os.chown(path, owner, owner)
+    for stale in (*(state / "status").iterdir(), *(state / "run").iterdir()):
+        stale.unlink(missing_ok=True)
+
+
+def _bwrap_argv(bwrap: str, spec: BoxSpec, seccomp_fd: int, files: NodeFiles) -> list[str]:
     state = spec.state_dir
     argv = [
         bwrap,
@@ -106,8 +140,8 @@ def _bwrap_argv(bwrap: str, spec: BoxSpec, seccomp_fd: int) -> list[str]:
         "--proc", "/proc", "--dev", "/dev",
         "--perms", "1777", "--size", str(spec.tmp_bytes), "--tmpfs", "/tmp",
         "--perms", "0700", "--size", str(spec.home_bytes), "--tmpfs", HOME,
-        "--ro-bind", str(DAEMON_SOURCE), "/.dockyard/bin/sandboxd.py",
-        "--ro-bind", str(KERNEL_SOURCE), "/.dockyard/bin/kernel.py",
+        "--ro-bind", str(files.daemon), f"/.dockyard/bin/sandboxd{files.daemon.suffix}",
+        "--ro-bind", str(files.kernel), f"/.dockyard/bin/kernel{files.kernel.suffix}",
         "--bind", str(state / "run"), "/.dockyard/run",
     ]  # fmt: skip
     if spec.restore_archive is not None:
@@ -119,7 +153,7 @@ def _bwrap_argv(bwrap: str, spec: BoxSpec, seccomp_fd: int) -> list[str]:
         "--chdir", "/",
         "--seccomp", str(seccomp_fd),
         "--json-status-fd", "3",
-        "/usr/bin/python3", "-I", "-S", "/.dockyard/bin/sandboxd.py",
+        SANDBOX_PYTHON, "-I", "-S", f"/.dockyard/bin/sandboxd{files.daemon.suffix}",
         f"/.dockyard/run/{SOCKET_NAME}",
     ]  # fmt: skip
     return argv
@@ -147,24 +181,12 @@ class Box:
         return self.state_dir / "run" / SOCKET_NAME
 
     @classmethod
-    def start(cls, spec: BoxSpec, seccomp_file: Path) -> Box:
+    def start(cls, spec: BoxSpec, files: NodeFiles) -> Box:
         """Create the state directory and cgroup and spawn the sandbox; returns once the
         launcher runs (`ready()` says when the daemon answers). Raises SandboxError, leaving
         nothing running, when the host cannot run it."""
         bwrap, _ = find_tools()
-        state = spec.state_dir
-        check_traversable(state.parent)
-        for path, owner in (
-            (state, 0),
-            (state / "status", SANDBOX_UID),
-            (state / "run", SANDBOX_UID),
-        ):
-            path.mkdir(parents=True, exist_ok=True)
-            os.chmod(path, 0o755 if owner == 0 else 0o700)
-            if os.geteuid() == 0:
-                os.chown(path, owner, owner)
-        for stale in (*(state / "status").iterdir(), *(state / "run").iterdir()):
-            stale.unlink(missing_ok=True)
+        prepare_state_dir(spec.state_dir)
         if spec.restore_archive is not None:
             os.chmod(spec.restore_archive, 0o644)
         cgroup = create_pod_cgroup(
@@ -172,15 +194,29 @@ class Box:
             SandboxLimits(spec.memory_bytes, spec.cpu_millis, spec.pids, spec.tmp_bytes),
             cgroup_driver(),
         )
-        raw = os.open(seccomp_file, os.O_RDONLY | os.O_CLOEXEC)
+        raw = os.open(files.seccomp, os.O_RDONLY | os.O_CLOEXEC)
         # Above 3, which the monitor uses for bubblewrap's status (atomic: F_DUPFD).
         seccomp_fd = fcntl.fcntl(raw, fcntl.F_DUPFD_CLOEXEC, _SECCOMP_FD_MIN)
         os.close(raw)
         try:
+            return cls.launch(
+                spec.state_dir, cgroup, _bwrap_argv(bwrap, spec, seccomp_fd, files), (seccomp_fd,)
+            )
+        finally:
+            os.close(seccomp_fd)
+
+    @classmethod
+    def launch(
+        cls, state: Path, cgroup: PodCgroup, bwrap_argv: list[str], pass_fds: tuple[int, ...] = ()
+    ) -> Box:
+        """Run `bwrap_argv` under the node's launcher (cgroup join, privilege drop, monitor)
+        in a new session and record it in ``box.json``. Raises SandboxError, removing the
+        cgroup, when it cannot be spawned."""
+        try:
             argv = [
                 "/bin/sh", "-c", LAUNCHER, "dockyard-launch", str(state), MONITOR,
                 str(len(cgroup.procs_files)), *(str(p) for p in cgroup.procs_files),
-                *_bwrap_argv(bwrap, spec, seccomp_fd),
+                *bwrap_argv,
             ]  # fmt: skip
             with (state / "box.log").open("ab") as box_log:
                 process = subprocess.Popen(
@@ -190,20 +226,30 @@ class Box:
                     stderr=box_log,
                     cwd=state,
                     env=_LAUNCH_ENV,
-                    pass_fds=(seccomp_fd,),
+                    pass_fds=pass_fds,
                     start_new_session=True,
                 )
         except OSError as exc:
             cgroup.remove()
-            raise SandboxError(f"cannot start sandbox {spec.sandbox_id}: {exc}") from exc
-        finally:
-            os.close(seccomp_fd)
-        box = cls(state, process.pid, process_start_time(process.pid), cgroup, process)
+            raise SandboxError(f"cannot start sandbox in {state}: {exc}") from exc
+        return cls.record(state, process.pid, cgroup, process)
+
+    @classmethod
+    def record(
+        cls,
+        state: Path,
+        pid: int,
+        cgroup: PodCgroup,
+        process: subprocess.Popen[bytes] | None = None,
+    ) -> Box:
+        """The sandbox whose first process is `pid`, written to ``box.json`` for `adopt`.
+        Raises SandboxError (the sandbox killed) when it cannot be written."""
+        box = cls(state, pid, process_start_time(pid), cgroup, process)
         try:
             _write_json(state / "box.json", box.to_json())
         except OSError as exc:
             box.kill()
-            raise SandboxError(f"cannot record sandbox {spec.sandbox_id}: {exc}") from exc
+            raise SandboxError(f"cannot record sandbox in {state}: {exc}") from exc
         return box
 
     def to_json(self) -> dict[str, Any]:
@@ -275,9 +321,42 @@ class Box:
             log.warning("cgroup of sandbox %s left in place", self.state_dir)
 
 
-def write_seccomp_file(path: Path) -> Path:
-    """Write this node's seccomp program to `path` (once per control plane start)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(seccomp_program())
-    os.chmod(path, 0o644)
-    return path
+def _compile(source: Path, target: Path) -> Path:
+    """`source` compiled to bytecode at `target` by the sandbox's interpreter, or `source`
+    itself when that fails (the sandbox then compiles it on every start)."""
+    script = (
+        "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], "
+        "doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)"
+    )
+    partial = target.with_name(f".{target.name}.tmp")
+    try:
+        subprocess.run(
+            [SANDBOX_PYTHON, "-I", "-S", "-c", script, str(source), str(partial)],
+            check=True,
+            capture_output=True,
+            timeout=30,
+            env=_LAUNCH_ENV,
+        )
+        os.chmod(partial, 0o644)
+        os.replace(partial, target)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("cannot precompile %s, sandboxes compile it at start: %s", source.name, exc)
+        partial.unlink(missing_ok=True)
+        return source
+    return target
+
+
+def prepare_node(directory: Path) -> NodeFiles:
+    """Write the seccomp program and the compiled daemon and kernel under `directory`
+    (once per control-plane start; readable by the sandbox user)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o755)
+    seccomp = directory / "seccomp.bpf"
+    seccomp.write_bytes(seccomp_program())
+    os.chmod(seccomp, 0o644)
+    return NodeFiles(
+        seccomp=seccomp,
+        daemon=_compile(DAEMON_SOURCE, directory / "sandboxd.pyc"),
+        kernel=_compile(KERNEL_SOURCE, directory / "kernel.pyc"),
+        zygote=_compile(ZYGOTE_SOURCE, directory / "zygote.pyc"),
+    )

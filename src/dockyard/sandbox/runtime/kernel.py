@@ -27,7 +27,11 @@ import pickle
 import sys
 import traceback
 import types
-from typing import Any
+
+# typing is for the type checker only: importing it costs every sandbox's start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Events:

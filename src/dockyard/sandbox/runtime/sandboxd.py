@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import queue
-import shutil
 import signal
 import socket
 import stat
@@ -33,13 +32,21 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from typing import Any, BinaryIO
+
+# typing is for the type checker only: importing it costs every sandbox's start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, BinaryIO
 
 HOME = "/home/user"
 STATE_DIR = "/tmp/.dockyard-state"
 RESTORE_ARCHIVE = "/.dockyard/restore.tar"
-KERNEL = "/.dockyard/bin/kernel.py"
+# The node ships the kernel compiled to bytecode when it can.
+KERNEL = next(
+    (k for k in ("/.dockyard/bin/kernel.pyc", "/.dockyard/bin/kernel.py") if os.path.exists(k)),
+    "/.dockyard/bin/kernel.py",
+)
 HISTORY_LIMIT = 1000
 CHUNK = 65536
 
@@ -334,6 +341,8 @@ def op_remove(conn: Conn, request: dict[str, Any]) -> None:
     path = resolve(request.get("path"))
     try:
         if os.path.isdir(path) and not os.path.islink(path):
+            import shutil  # imported on first use: it pulls in compression modules
+
             shutil.rmtree(path)
         else:
             os.unlink(path)
@@ -498,7 +507,7 @@ def op_execute(conn: Conn, request: dict[str, Any]) -> None:
 def op_context_create(conn: Conn, request: dict[str, Any]) -> None:
     if (request.get("language") or "python") != "python":
         raise Failure("invalid", f"language {request.get('language')!r} is not supported")
-    kernel = Kernel(uuid.uuid4().hex, resolve(request.get("cwd") or HOME))
+    kernel = Kernel(os.urandom(16).hex(), resolve(request.get("cwd") or HOME))
     kernel.ready.set()
     with CONTEXTS_LOCK:
         CONTEXTS[kernel.id] = kernel
@@ -666,7 +675,8 @@ def _try_final(conn: Conn, error: dict[str, str]) -> None:
 BASE_ENV: dict[str, str] = {}
 
 
-def main() -> None:
+def main(on_listening: Callable[[], None] | None = None) -> None:
+    """Serve the socket argv[1]; `on_listening` runs once it accepts connections."""
     path = sys.argv[1]
     BASE_ENV.update(
         {k: v for k, v in os.environ.items() if k not in ("DOCKYARD_SANDBOXD",)},
@@ -684,6 +694,8 @@ def main() -> None:
     os.chmod(path + ".new", 0o600)
     server.listen(256)
     os.rename(path + ".new", path)  # the socket appears only once it accepts
+    if on_listening is not None:
+        on_listening()
     while True:
         client, _ = server.accept()
         threading.Thread(target=handle, args=(client,), daemon=True).start()
