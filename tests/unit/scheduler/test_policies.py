@@ -130,3 +130,36 @@ def test_every_policy_places_and_never_overcommits(policy: str) -> None:
     assert len(placed) > 40
     assert (snap.gpu_free >= 0).all() and (snap.cpu_free >= 0).all()
     assert snap.used_gpu_milli == sum(p.total_gpu_milli for p in placed)
+
+
+def test_eventual_waste_counts_gaps_no_share_can_fill() -> None:
+    from dockyard.scheduler.plugins.dockyard_policy import eventual_waste
+
+    t = TypicalPods(((4000, 500, 1, ""), (8000, 1000, 1, ""), (2000, 0, 0, "")), (0.4, 0.4, 0.2))
+    w = eventual_waste(t)
+    assert w[0] == 0 and w[1000] == 0  # a whole free device is not waste
+    assert w[400] == 400  # no typical share fits: lost
+    assert list(w[[500, 700, 999]]) == pytest.approx([0, 200, 499])  # 500s fill, rest is lost
+    rare = eventual_waste(t, fill_mass=0.8)  # shares fill a gap only half the time
+    assert rare[500] == pytest.approx(250)
+
+
+def test_dockyard_tie_breaks_stay_inside_one_fgd_point() -> None:
+    from dockyard.scheduler.plugins.dockyard_policy import DockyardScore
+
+    rng = np.random.default_rng(3)
+    snap = cluster(*[node(f"n{i}", gpus=[2, 4, 8][i % 3]) for i in range(12)])
+    shapes = [
+        make_pod(f"p{i}").gpu_milli(m).cpu(2000).build()
+        for i, m in enumerate([810, 470, 470, 320, 650, 160, 1000, 1000])
+    ]
+    t = TypicalPods.from_pods(shapes)
+    for j in range(12):
+        free = [int(rng.integers(0, 11)) * 100 for _ in range(int(snap.gpu_count[j]))]
+        occupy(snap, f"n{j}", [1000 - f for f in free])
+    ours, fgd = DockyardScore(t), FgdScore(t)
+    for pod in [*shapes, make_pod("c").cpu(4000).build()]:
+        nodes = np.flatnonzero((snap.gpu_free >= max(pod.gpu_milli, 1)).any(axis=1))
+        a = ours.score(CycleState(), pod, snap, nodes)
+        b = fgd.score(CycleState(), pod, snap, nodes)
+        assert (np.floor(a) == b).all()
