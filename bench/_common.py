@@ -23,6 +23,38 @@ import httpx
 
 RESULTS = Path(__file__).parent / "results"
 
+# The baseline sandbox: the same bubblewrap isolation a Pod gets (unprivileged user, read-only
+# userland, fresh namespaces), running `true`, with no API, store or scheduler in the way.
+BARE_SANDBOX_ARGV = [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "bwrap",
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+    "--unshare-all",
+    "--die-with-parent",
+    "--new-session",
+    "true",
+]
+
 
 def free_port() -> int:
     with socket.socket() as sock:

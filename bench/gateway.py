@@ -1,6 +1,6 @@
 """Inference gateway benchmarks, with the parameters the README reports.
 
-Runs ``dockyard bench overhead`` (added latency at 200 requests/s against a zero-delay
+Runs ``dockyard bench gateway-overhead`` (added latency at 200 requests/s against a zero-delay
 engine, beside sglang-router and vllm-router) and ``dockyard bench gateway`` for the
 shared-prefix, multi-turn and no-sharing traces (Dockyard's policies beside sglang-router
 and vllm-router on the same fleet and trace). Each writes JSON to ``bench/results/``.
@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import sys
 
-from dockyard.serving.cli import app
+from dockyard.serving.cli import bench_app
 
 RUNS = [
     [
-        "bench",
-        "overhead",
+        "gateway-overhead",
         "--rate",
         "200",
         "--duration",
@@ -24,7 +23,6 @@ RUNS = [
         "dockyard:predictive,sglang-router:cache_aware,vllm-router:cache_aware",
     ],
     [
-        "bench",
         "gateway",
         "--traces",
         "shared-prefix",
@@ -36,7 +34,6 @@ RUNS = [
         "0.5",
     ],
     [
-        "bench",
         "gateway",
         "--traces",
         "multi-turn",
@@ -48,7 +45,6 @@ RUNS = [
         "0.5",
     ],
     [
-        "bench",
         "gateway",
         "--traces",
         "no-sharing",
@@ -63,9 +59,9 @@ RUNS = [
 
 if __name__ == "__main__":
     for argv in RUNS:
-        print("== dockyard " + " ".join(argv), flush=True)
+        print("== dockyard bench " + " ".join(argv), flush=True)
         try:
-            app(argv, standalone_mode=False)
+            bench_app(argv, standalone_mode=False)
         except SystemExit as exc:
             if exc.code:
                 sys.exit(exc.code)

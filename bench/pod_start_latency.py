@@ -14,7 +14,7 @@ import threading
 import time
 
 import httpx
-from _common import control_plane, percentiles, write_result
+from _common import BARE_SANDBOX_ARGV, control_plane, percentiles, write_result
 
 PODS = "/api/v1/namespaces/default/pods"
 
@@ -75,35 +75,7 @@ def measure_dockyard(count: int) -> dict:
 
 
 def measure_bare_sandbox(count: int) -> dict:
-    argv = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "bwrap",
-        "--ro-bind",
-        "/usr",
-        "/usr",
-        "--symlink",
-        "usr/bin",
-        "/bin",
-        "--symlink",
-        "usr/lib",
-        "/lib",
-        "--symlink",
-        "usr/lib64",
-        "/lib64",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",
-        "--unshare-all",
-        "--die-with-parent",
-        "--new-session",
-        "true",
-    ]
+    argv = BARE_SANDBOX_ARGV
     samples = []
     for _ in range(count):
         start = time.perf_counter()

@@ -13,7 +13,7 @@ import json
 import time
 
 import httpx
-from _common import control_plane, write_result
+from _common import BARE_SANDBOX_ARGV, control_plane, write_result
 
 PODS = "/api/v1/namespaces/default/pods"
 
@@ -86,35 +86,7 @@ async def run_dockyard(count: int, concurrency: int) -> dict:
 
 
 async def run_bare(count: int, concurrency: int) -> dict:
-    argv = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "bwrap",
-        "--ro-bind",
-        "/usr",
-        "/usr",
-        "--symlink",
-        "usr/bin",
-        "/bin",
-        "--symlink",
-        "usr/lib",
-        "/lib",
-        "--symlink",
-        "usr/lib64",
-        "/lib64",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",
-        "--unshare-all",
-        "--die-with-parent",
-        "--new-session",
-        "true",
-    ]
+    argv = BARE_SANDBOX_ARGV
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from typing import Any
 
@@ -262,3 +263,26 @@ def test_namespace_delete_cascades(http: httpx.Client) -> None:
     assert http.post("/api/v1/namespaces/tmp/pods", json=inner).status_code == 201
     http.delete("/api/v1/namespaces/tmp")
     assert http.get("/api/v1/namespaces/tmp/pods/inner").status_code == 404
+
+
+def test_openapi_spec_lists_the_object_paths(http: httpx.Client) -> None:
+    spec = http.get("/openapi.json").json()
+    assert spec["info"]["title"] == "Dockyard"
+    assert "/api/{version}/namespaces/{namespace}/{plural}" in spec["paths"]
+
+
+def test_tls_serves_https_with_a_generated_certificate(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from tests.conftest import free_port
+
+    from dockyard.server import ControlPlaneConfig
+
+    data_dir = tmp_path_factory.mktemp("tls")
+    config = ControlPlaneConfig(port=free_port(), data_dir=data_dir, tls=True)
+    with BackgroundControlPlane(config) as secure:
+        assert secure.url.startswith("https://")
+        cert = data_dir / "tls.crt"
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(cert))) as client:
+            assert client.get(f"{secure.url}/healthz").text == "ok"
+        assert (data_dir / "tls.key").stat().st_mode & 0o777 == 0o600

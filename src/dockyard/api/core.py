@@ -20,6 +20,8 @@ from dockyard.api.quantity import QuantityError, parse_quantity
 RESOURCE_CPU = "cpu"
 RESOURCE_MEMORY = "memory"
 RESOURCE_GPU = "nvidia.com/gpu"
+RESOURCE_GPU_MILLI = "dockyard.dev/gpu-milli"
+RESOURCE_GPU_MEMORY = "dockyard.dev/gpu-memory"
 RESOURCE_EPHEMERAL_STORAGE = "ephemeral-storage"
 STANDARD_RESOURCES = frozenset({RESOURCE_CPU, RESOURCE_MEMORY, RESOURCE_EPHEMERAL_STORAGE, "pods"})
 
@@ -65,6 +67,10 @@ def _check_resource_map(value: dict[str, Any] | None) -> dict[str, str] | None:
             raise ValueError(f"resource {name}: {exc}") from None
         if amount < 0:
             raise ValueError(f"resource {name}: must not be negative")
+        if name == RESOURCE_GPU_MILLI and not (1 <= amount <= 1000 and amount == int(amount)):
+            raise ValueError(
+                f"resource {name}: must be a whole number from 1 to 1000 (thousandths of one GPU)"
+            )
         checked[name] = str(quantity)
     return checked
 

@@ -18,9 +18,23 @@ import typer
 from dockyard.cli import _output
 from dockyard.cli._context import state_of
 from dockyard.cli._errors import CliError, report
-from dockyard.cli.commands import apply, delete, demo, describe, get, kinds, logs, up, version, wait
+from dockyard.cli.commands import (
+    apply,
+    bench,
+    delete,
+    demo,
+    describe,
+    get,
+    kinds,
+    logs,
+    up,
+    version,
+    wait,
+)
 from dockyard.client import DockyardError
+from dockyard.sandbox.cli import sandbox_app
 from dockyard.serving.cli import app as serving_app
+from dockyard.sim.cli import app as sim_app
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -112,4 +126,11 @@ COMMANDS: list[tuple[str, Callable[..., None]]] = [
 ]
 for _name, _command in COMMANDS:
     app.command(_name)(guarded(_command))
-app.add_typer(serving_app)  # serve emulate, gateway, bench gateway|overhead
+
+# Feature areas that bring their own command groups.
+app.add_typer(
+    sim_app, name="sim", help="Replay cluster traces through the scheduler (FGD protocol)."
+)
+app.add_typer(sandbox_app, name="sandbox", help="Agent sandboxes: tenant API keys and benchmarks.")
+app.add_typer(bench.bench_app, name="bench", help="Benchmarks of Dockyard's feature areas (JSON).")
+app.add_typer(serving_app)  # serve emulate, gateway

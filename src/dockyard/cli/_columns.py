@@ -8,6 +8,7 @@ current time passed in so ages are testable.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -112,6 +113,23 @@ def reason(obj: Object, _now: datetime) -> str:
     return str(_status(obj).get("reason") or "<none>")
 
 
+def gpus(obj: Object, _now: datetime) -> str:
+    """The GPU devices the scheduler assigned and the share of each: ``0,1`` for whole
+    GPUs, ``2@500m`` for half of device 2, ``<none>`` otherwise."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    raw = annotations.get("dockyard.dev/gpu-assignment")
+    if not raw:
+        return "<none>"
+    try:
+        devices = json.loads(raw)
+        return ",".join(
+            str(d["index"]) if int(d["milli"]) >= 1000 else f"{d['index']}@{d['milli']}m"
+            for d in devices
+        )
+    except (ValueError, KeyError, TypeError):
+        return "?"
+
+
 def images(obj: Object, _now: datetime) -> str:
     """Comma-separated container images."""
     containers = (obj.get("spec") or {}).get("containers") or ()
@@ -170,6 +188,7 @@ _POD_WIDE = [
     Column("STATUS", pod_phase),
     Column("RESTARTS", restarts),
     Column("NODE", pod_node),
+    Column("GPU", gpus),
     AGE,
     Column("REASON", reason),
     Column("IMAGES", images),

@@ -133,7 +133,7 @@ def run_demo(data_dir: Path | None = None, keep: bool = False) -> int:
         os.chown(path, SANDBOX_UID, SANDBOX_UID) if os.geteuid() == 0 else os.chmod(path, 0o777)
     config = ControlPlaneConfig(host="127.0.0.1", port=_free_port(), data_dir=root)
     console.print(f"[bold]Dockyard demo[/bold] — embedded control plane, data in {root}")
-    results: list[dict[str, Any]] = []
+    verdicts: list[tuple[str, bool]] = []
     started = time.perf_counter()
     try:
         with (
@@ -144,27 +144,36 @@ def run_demo(data_dir: Path | None = None, keep: bool = False) -> int:
             console.print(
                 f"control plane at {plane.url}; nodes: {', '.join(n['metadata']['name'] for n in nodes)}"
             )
-            columns = (
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.fields[status]}"),
-                TimeElapsedColumn(),
+            verdicts.append(
+                ("data pipeline (Pods)", _pipeline_stage(console, client, share, run_id))
             )
-            with Progress(*columns, console=console) as progress:
-                for stage in STAGES:
-                    pod = _run_stage(client, stage, share, run_id, progress)
-                    pod["log"] = "".join(client.logs(pod["metadata"]["name"])).strip()
-                    results.append(pod)
-                    if pod["status"]["phase"] != "Succeeded":
-                        break
+            verdicts.append(
+                ("workflow (Argo API)", _workflow_stage(console, plane.url, plane.cp.token))
+            )
+            verdicts.append(("agent sandbox (E2B SDK)", _agent_stage(console, plane.url, root)))
     finally:
         if owns_dir and not keep:
             shutil.rmtree(root, ignore_errors=True)
-    return _summarize(console, results, time.perf_counter() - started)
+    return _verdict(console, verdicts, time.perf_counter() - started)
 
 
-def _summarize(console: Console, results: list[dict[str, Any]], seconds: float) -> int:
+def _pipeline_stage(console: Console, client: Client, share: Path, run_id: str) -> bool:
+    console.rule("Data pipeline: generate → transform → report, one sandboxed Pod each")
+    results: list[dict[str, Any]] = []
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        for stage in STAGES:
+            pod = _run_stage(client, stage, share, run_id, progress)
+            pod["log"] = "".join(client.logs(pod["metadata"]["name"])).strip()
+            results.append(pod)
+            if pod["status"]["phase"] != "Succeeded":
+                break
     table = Table(title="Pipeline")
     for column in ("pod", "phase", "node", "exit", "output"):
         table.add_column(column)
@@ -179,7 +188,49 @@ def _summarize(console: Console, results: list[dict[str, Any]], seconds: float) 
             pod.get("log", ""),
         )
     console.print(table)
-    ok = len(results) == len(STAGES) and all(p["status"]["phase"] == "Succeeded" for p in results)
-    verdict = "[green]pipeline succeeded[/green]" if ok else "[red]pipeline failed[/red]"
+    return len(results) == len(STAGES) and all(p["status"]["phase"] == "Succeeded" for p in results)
+
+
+def _workflow_stage(console: Console, url: str, token: str) -> bool:
+    console.rule("Workflow: an Argo DAG (fan-out, fan-in, output parameter) through the Argo API")
+    from dockyard.workflows.demo import run_workflow_stage
+
+    return run_workflow_stage(url, token, console)
+
+
+def _agent_stage(console: Console, url: str, data_dir: Path) -> bool:
+    console.rule("Agent sandbox: the E2B SDK runs code, the sandbox hibernates and wakes")
+    try:
+        from dockyard.sandbox.demo import run_agent_stage
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        console.print(f"[yellow]skipped: {exc}[/yellow]")
+        return True
+    with console.status("creating a sandbox, running code, hibernating, waking…"):
+        try:
+            shown = run_agent_stage(url, data_dir)
+        except ImportError as exc:
+            console.print(
+                f"[yellow]skipped (install the e2b-code-interpreter package): {exc}[/yellow]"
+            )
+            return True
+    table = Table(title=f"Sandbox {shown['sandbox']}")
+    table.add_column("step")
+    table.add_column("result")
+    table.add_row("run code: sum of squares 0..9", str(shown["before"]))
+    table.add_row("after hibernate + wake: same variables", str(shown["after_wake"]))
+    table.add_row("file written before hibernation", str(shown["file_after_wake"]))
+    console.print(table)
+    return bool(shown["ok"])
+
+
+def _verdict(console: Console, verdicts: list[tuple[str, bool]], seconds: float) -> int:
+    table = Table(title="Dockyard demo")
+    table.add_column("stage")
+    table.add_column("result")
+    for name, ok in verdicts:
+        table.add_row(name, "[green]ok[/green]" if ok else "[red]failed[/red]")
+    console.print(table)
+    ok = bool(verdicts) and all(passed for _, passed in verdicts)
+    verdict = "[green]demo succeeded[/green]" if ok else "[red]demo failed[/red]"
     console.print(f"{verdict} in {seconds:.1f}s")
     return 0 if ok else 1

@@ -19,7 +19,7 @@ controllers, admission hooks, HTTP routers and start/stop hooks::
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,8 +42,18 @@ class Platform(Protocol):
     @property
     def data_dir(self) -> Path: ...
 
+    @property
+    def auth_enabled(self) -> bool:
+        """False when the server runs with ``--no-auth`` (loopback only)."""
+        ...
+
     def add_router(self, router: Any) -> None:
         """Mount a FastAPI ``APIRouter`` on the server (behind the same auth)."""
+
+    def authenticate_own_paths(self, prefixes: Iterable[str]) -> None:
+        """Exempt requests under `prefixes` (a prefix matches itself and paths below it)
+        from the bearer-token check: the extension's routers authenticate them, e.g. with
+        API keys of their own protocol."""
 
     def add_admission(self, kind_key: str, hook: AdmissionHook) -> None:
         """Run ``hook`` on every create/update of ``kind_key`` after model validation."""

@@ -200,7 +200,9 @@ class NodeAgent:
     def _start(self, key: ObjectKey, pod: dict[str, Any]) -> PodSandbox | None:
         state_dir = self._state_dir(pod)
         try:
-            sandbox = PodSandbox.start(sandbox_spec_for(pod, state_dir))
+            node = self.nodes[pod["spec"]["nodeName"]]
+            real_gpus = bool(node.gpus) and not node.virtual
+            sandbox = PodSandbox.start(sandbox_spec_for(pod, state_dir, real_gpus))
         except UnknownImageError as exc:
             self._fail(key, "InvalidImageName", str(exc))
             return None

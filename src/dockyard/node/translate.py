@@ -7,6 +7,7 @@ resource limits become cgroup limits.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,20 @@ from dockyard.node.sandbox import (
 )
 
 GPU_IDS_ANNOTATION = "dockyard.dev/gpu-ids"
+GPU_ENV_ANNOTATION = "dockyard.dev/gpu-env"
 DEFAULT_PIDS_LIMIT = 1024
+
+
+def _gpu_env(raw: str | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        env = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(env, dict):
+        return {}
+    return {str(k): str(v) for k, v in env.items() if str(k).startswith(("CUDA_", "DOCKYARD_GPU_"))}
 
 
 def _field_value(pod: dict[str, Any], path: str) -> str:
@@ -114,7 +128,28 @@ def _volumes(pod: dict[str, Any]) -> list[VolumeSpec]:
     return volumes
 
 
-def sandbox_spec_for(pod: dict[str, Any], state_dir: Path) -> PodSandboxSpec:
+# Device nodes every CUDA process needs besides its GPUs' own /dev/nvidiaN.
+NVIDIA_CONTROL_DEVICES = (
+    "/dev/nvidiactl",
+    "/dev/nvidia-uvm",
+    "/dev/nvidia-uvm-tools",
+    "/dev/nvidia-modeset",
+)
+
+
+def gpu_devices(gpu_ids: str) -> tuple[str, ...]:
+    """Host device nodes for the GPUs ``"0,2"`` of a real (non-virtual) node."""
+    ids = [i.strip() for i in gpu_ids.split(",") if i.strip().isdigit()]
+    if not ids:
+        return ()
+    return (*NVIDIA_CONTROL_DEVICES, *(f"/dev/nvidia{i}" for i in ids))
+
+
+def sandbox_spec_for(
+    pod: dict[str, Any], state_dir: Path, real_gpus: bool = False
+) -> PodSandboxSpec:
+    """The sandbox for ``pod``. ``real_gpus``: the Pod's node has physical GPUs, so the
+    assigned devices are bound into the sandbox (virtual GPUs only get the ids)."""
     spec = pod["spec"]
     meta = pod["metadata"]
     limits = pod_limits(spec)
@@ -123,10 +158,13 @@ def sandbox_spec_for(pod: dict[str, Any], state_dir: Path) -> PodSandboxSpec:
         "DOCKYARD_POD_NAMESPACE": meta.get("namespace", "default"),
         "DOCKYARD_NODE_NAME": spec.get("nodeName", ""),
     }
-    gpu_ids = (meta.get("annotations") or {}).get(GPU_IDS_ANNOTATION)
+    annotations = meta.get("annotations") or {}
+    gpu_ids = annotations.get(GPU_IDS_ANNOTATION)
     if gpu_ids is not None:
         extra_env["CUDA_VISIBLE_DEVICES"] = gpu_ids
         extra_env["NVIDIA_VISIBLE_DEVICES"] = gpu_ids
+    # The scheduler's GPU environment (device ids, the share of each device, GPU memory).
+    extra_env.update(_gpu_env(annotations.get(GPU_ENV_ANNOTATION)))
     return PodSandboxSpec(
         pod_uid=meta["uid"],
         pod_name=meta["name"],
@@ -143,4 +181,5 @@ def sandbox_spec_for(pod: dict[str, Any], state_dir: Path) -> PodSandboxSpec:
         ),
         hostname=spec.get("hostname") or meta["name"][:63],
         extra_env=extra_env,
+        devices=gpu_devices(gpu_ids) if real_gpus and gpu_ids else (),
     )

@@ -1,10 +1,12 @@
-"""The default scheduler: priority queue → filter → score → bind, one Pod at a time.
+"""The live scheduler: priority queue → the scheduling framework → bind, one Pod at a time.
 
-It watches Pods and Nodes, keeps a :class:`ClusterCache`, and for each pending Pod whose
-``schedulerName`` is Dockyard's computes a decision from the cache (:func:`decide`, pure)
-and then applies it (:meth:`DefaultScheduler.apply`, one store write). Pods that fit
-nowhere get ``PodScheduled=False/Unschedulable`` with a kubectl-style reason summary and
-are retried when capacity frees up or a node changes.
+It watches Pods and Nodes and keeps a :class:`LiveCluster` (a framework snapshot plus node
+facts). For each pending Pod whose ``schedulerName`` is Dockyard's it runs one framework
+cycle with the default policy (the same plugins ``dockyard sim`` replays traces with, plus
+the live-only :class:`NodeEligibility` filter) and commits the decision: reserve → permit →
+bind, where binding is the :class:`StoreBinder` plugin writing ``spec.nodeName`` and the
+GPU assignment. Pods that fit nowhere get ``PodScheduled=False/Unschedulable`` with the
+framework's explanation and are retried when capacity frees up or a node changes.
 """
 
 from __future__ import annotations
@@ -13,99 +15,77 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import json
 import logging
-from collections import Counter
-from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from dockyard.api.conditions import set_condition
 from dockyard.api.errors import ApiError
-from dockyard.api.resources import pod_requests
-from dockyard.scheduler.cache import (
-    GPU,
-    GPU_IDS_ANNOTATION,
+from dockyard.scheduler.cluster import (
+    GPU_ASSIGNMENT_ANNOTATION,
+    NODE_SELECTOR_KEY,
     TERMINAL_PHASES,
     Assignment,
-    ClusterCache,
-    NodeInfo,
+    LiveCluster,
+    NodeEligibility,
+    encode_devices,
 )
+from dockyard.scheduler.framework import SUCCESS, CycleState, Framework, PodRequest, Status
+from dockyard.scheduler.framework._types import Decision, device_env
+from dockyard.scheduler.plugins import TypicalPods, policy_profile
+from dockyard.scheduler.requests import pod_request
 from dockyard.store import ObjectStore, StoreEvent, format_time, utc_now
 
 log = logging.getLogger("dockyard.scheduler")
 POD = "v1/Pod"
 NODE = "v1/Node"
 SCHEDULER_NAMES = frozenset({None, "", "default-scheduler", "dockyard"})
+GPU_IDS_ANNOTATION = "dockyard.dev/gpu-ids"
+GPU_ENV_ANNOTATION = "dockyard.dev/gpu-env"
+POD_STATE_KEY = "pod"
+POLICY = "dockyard"
+REFRESH_TYPICAL_EVERY = 64
 
 
-@dataclass(frozen=True)
-class Binding:
-    node_name: str
-    gpu_ids: tuple[int, ...]
+class StoreBinder:
+    """Bind plugin: writes the decision into the Pod (``spec.nodeName``, the GPU assignment
+    and the environment the node gives the Pod). Fails if another binder got there first."""
 
+    name = "StoreBinder"
 
-@dataclass(frozen=True)
-class Unschedulable:
-    message: str
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
 
+    def bind(self, state: CycleState, pod: PodRequest, decision: Decision) -> Status:
+        obj: dict[str, Any] = state.read(POD_STATE_KEY)
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        now = format_time(utc_now())
 
-def _filter(node: NodeInfo, pod: dict[str, Any], requests: dict[str, int]) -> str | None:
-    """Why ``pod`` cannot go to ``node`` (a short reason), or None when it fits."""
-    if not node.ready:
-        return "node not ready"
-    if node.unschedulable:
-        return "node unschedulable"
-    selector = (pod.get("spec") or {}).get("nodeSelector") or {}
-    if any(node.labels.get(k) != v for k, v in selector.items()):
-        return "didn't match node selector"
-    if node.pod_count + 1 > node.allocatable.get("pods", 10**9):
-        return "too many pods"
-    for name, value in requests.items():
-        if value <= 0:
-            continue
-        if name == GPU:
-            if len(set(node.gpu_ids) - node.used_gpus) < value:
-                return "insufficient nvidia.com/gpu"
-        elif node.free(name) < value:
-            return f"insufficient {name}"
-    return None
+        def write(current: dict[str, Any]) -> None:
+            if (
+                current["spec"].get("nodeName")
+                or current["metadata"]["uid"] != obj["metadata"]["uid"]
+            ):
+                raise _AlreadyBound()
+            assert decision.node is not None
+            current["spec"]["nodeName"] = decision.node
+            current.setdefault("status", {})["nodeName"] = decision.node
+            if decision.devices:
+                annotations = current["metadata"].setdefault("annotations", {})
+                annotations[GPU_ASSIGNMENT_ANNOTATION] = encode_devices(decision.devices)
+                annotations[GPU_IDS_ANNOTATION] = ",".join(str(d.index) for d in decision.devices)
+                annotations[GPU_ENV_ANNOTATION] = json.dumps(device_env(decision), sort_keys=True)
+            set_condition(current, "PodScheduled", "True", now)
 
+        try:
+            self.store.mutate(POD, namespace, name, write)
+        except (_AlreadyBound, ApiError) as exc:
+            from dockyard.scheduler.framework import unschedulable
 
-def _score(node: NodeInfo, requests: dict[str, int]) -> float:
-    """Least-allocated: prefer the node with the most CPU and memory left after binding."""
-    score = 0.0
-    for name in ("cpu", "memory"):
-        capacity = node.allocatable.get(name, 0)
-        if capacity > 0:
-            score += (capacity - node.requested.get(name, 0) - requests.get(name, 0)) / capacity
-    return score
-
-
-def decide(pod: dict[str, Any], nodes: dict[str, NodeInfo]) -> Binding | Unschedulable:
-    """Pick a node (and GPU devices) for ``pod``. Pure: reads only its arguments."""
-    requests = pod_requests(pod["spec"])
-    reasons: Counter[str] = Counter()
-    best: tuple[float, str] | None = None
-    for node in nodes.values():
-        reason = _filter(node, pod, requests)
-        if reason is not None:
-            reasons[reason] += 1
-            continue
-        candidate = (_score(node, requests), node.name)
-        if (
-            best is None
-            or candidate[0] > best[0]
-            or (candidate[0] == best[0] and candidate[1] < best[1])
-        ):
-            best = candidate
-    if best is None:
-        summary = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
-        return Unschedulable(
-            f"0/{len(nodes)} nodes are available: {summary or 'no nodes registered'}."
-        )
-    chosen = nodes[best[1]]
-    wanted = requests.get(GPU, 0)
-    free = sorted(set(chosen.gpu_ids) - chosen.used_gpus)
-    return Binding(chosen.name, tuple(free[:wanted]))
+            return unschedulable(self.name, f"binding failed: {type(exc).__name__}")
+        return SUCCESS
 
 
 class DefaultScheduler:
@@ -113,7 +93,11 @@ class DefaultScheduler:
 
     def __init__(self, store: ObjectStore, retry_interval: float = 5.0) -> None:
         self.store = store
-        self.cache = ClusterCache()
+        self.cluster = LiveCluster()
+        self.binder = StoreBinder(store)
+        self._fw: Framework | None = None
+        self._fw_generation = -1
+        self._binds_since_refresh = 0
         self._heap: list[tuple[int, int, str, str]] = []
         self._queued: set[tuple[str, str]] = set()
         self._unschedulable: set[tuple[str, str]] = set()
@@ -152,12 +136,12 @@ class DefaultScheduler:
         obj = event.object
         if event.kind_key == NODE:
             if event.type == "DELETED":
-                self.cache.remove_node(event.name)
+                self.cluster.remove_node(event.name)
             else:
-                self.cache.upsert_node(obj)
+                self.cluster.upsert_node(obj)
             self._requeue_unschedulable()
             return
-        freed = self.cache.observe_pod(obj, deleted=event.type == "DELETED")
+        freed = self.cluster.observe_pod(obj, deleted=event.type == "DELETED")
         if freed:
             self._requeue_unschedulable()
         if event.type != "DELETED" and self._wants_scheduling(obj):
@@ -210,46 +194,66 @@ class DefaultScheduler:
                 log.exception("scheduling pod %s/%s failed", namespace, name)
             await asyncio.sleep(0)
 
-    def schedule_one(self, namespace: str, name: str) -> Binding | Unschedulable | None:
+    def _framework(self) -> Framework:
+        """The framework for the current cluster; rebuilt when nodes change and as the mix of
+        Pods (the policy's "typical pods") evolves."""
+        if (
+            self._fw is None
+            or self._fw_generation != self.cluster.generation
+            or self._binds_since_refresh >= REFRESH_TYPICAL_EVERY
+        ):
+            requests = [a.request for a in self.cluster.assignments.values()]
+            typical = TypicalPods.from_pods(requests)
+            profile = policy_profile(
+                POLICY,
+                typical,
+                np.random.default_rng(0),
+                extra_filters=(NodeEligibility(self.cluster),),
+            )
+            self._fw = Framework(_with_binder(profile, self.binder))
+            self._fw_generation = self.cluster.generation
+            self._binds_since_refresh = 0
+        return self._fw
+
+    def schedule_one(self, namespace: str, name: str) -> Decision | None:
         pod = self.store.try_get(POD, namespace, name)
         if pod is None or not self._wants_scheduling(pod):
             return None
-        decision = decide(pod, self.cache.nodes)
-        self.apply(pod, decision)
+        request = pod_request(pod)
+        framework = self._framework()
+        state = CycleState()
+        state.write(NODE_SELECTOR_KEY, dict(pod["spec"].get("nodeSelector") or {}))
+        state.write(POD_STATE_KEY, pod)
+        decision = framework.schedule(request, self.cluster.snapshot, state)
+        if not decision.scheduled:
+            self._mark_unschedulable(pod, decision.explain())
+            return decision
+        status = framework.commit(request, self.cluster.snapshot, decision, state)
+        if status.ok:
+            assert decision.node is not None
+            self.cluster.record(
+                pod["metadata"]["uid"], Assignment(decision.node, request, decision.devices)
+            )
+            self.scheduled_count += 1
+            self._binds_since_refresh += 1
         return decision
 
-    def apply(self, pod: dict[str, Any], decision: Binding | Unschedulable) -> None:
+    def _mark_unschedulable(self, pod: dict[str, Any], message: str) -> None:
         namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        self._unschedulable.add((namespace, name))
         now = format_time(utc_now())
-        if isinstance(decision, Unschedulable):
-            self._unschedulable.add((namespace, name))
 
-            def mark(obj: dict[str, Any]) -> None:
-                set_condition(obj, "PodScheduled", "False", now, "Unschedulable", decision.message)
+        def mark(obj: dict[str, Any]) -> None:
+            set_condition(obj, "PodScheduled", "False", now, "Unschedulable", message)
 
-            with contextlib.suppress(ApiError):
-                self.store.mutate(POD, namespace, name, mark)
-            return
+        with contextlib.suppress(ApiError):
+            self.store.mutate(POD, namespace, name, mark)
 
-        def bind(obj: dict[str, Any]) -> None:
-            if obj["spec"].get("nodeName"):
-                raise _AlreadyBound()
-            obj["spec"]["nodeName"] = decision.node_name
-            obj.setdefault("status", {})["nodeName"] = decision.node_name
-            if decision.gpu_ids:
-                annotations = obj["metadata"].setdefault("annotations", {})
-                annotations[GPU_IDS_ANNOTATION] = ",".join(str(i) for i in decision.gpu_ids)
-            set_condition(obj, "PodScheduled", "True", now)
 
-        try:
-            bound = self.store.mutate(POD, namespace, name, bind)
-        except (_AlreadyBound, ApiError):
-            return
-        self.cache.assume(
-            bound["metadata"]["uid"],
-            Assignment(decision.node_name, pod_requests(bound["spec"]), decision.gpu_ids),
-        )
-        self.scheduled_count += 1
+def _with_binder(profile: Any, binder: StoreBinder) -> Any:
+    from dockyard.scheduler.framework import profile as make_profile
+
+    return make_profile(profile.name, *((wp.plugin, wp.weight) for wp in profile.plugins), binder)
 
 
 class _AlreadyBound(Exception):

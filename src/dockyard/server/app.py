@@ -19,7 +19,7 @@ from dockyard.api.errors import ApiError, BadRequestError, FieldCause, Unauthori
 from dockyard.server.auth import PUBLIC_PATHS
 from dockyard.server.controlplane import ControlPlane
 from dockyard.server.metrics import ControlPlaneMetrics
-from dockyard.server.objects_api import build_router
+from dockyard.server.objects_api import build_routers
 
 log = logging.getLogger("dockyard.server")
 Scope = MutableMapping[str, Any]
@@ -93,16 +93,25 @@ def create_app(cp: ControlPlane) -> Any:
     async def core_versions() -> dict[str, Any]:
         return {"kind": "APIVersions", "versions": ["v1"]}
 
-    app.include_router(build_router(cp))
+    # Namespaced object routes first (most traffic, no overlap with any extension), then
+    # extension routes, then the cluster-scoped object routes: compatibility APIs such as
+    # Argo's /api/v1/workflows/{ns} share the shape of /api/v1/{plural}/{name} and must win.
+    namespaced, cluster = build_routers(cp)
+    app.include_router(namespaced)
     for router in cp.routers:
         app.include_router(router)
+    app.include_router(cluster)
 
     return metrics.middleware(_auth_middleware(cp, app))
 
 
 def _auth_middleware(cp: ControlPlane, app: Any) -> Any:
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
+        if (
+            scope["type"] == "http"
+            and scope["path"] not in PUBLIC_PATHS
+            and not cp.authenticates_itself(scope["path"])
+        ):
             headers = dict(scope.get("headers") or [])
             raw = headers.get(b"authorization")
             subject = cp.auth.authenticate(raw.decode("latin-1") if raw else None)

@@ -12,7 +12,7 @@ import contextlib
 import importlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,11 @@ from dockyard.store import ObjectStore
 log = logging.getLogger("dockyard.server")
 DEFAULT_NAMESPACES = ("default", "dockyard-system")
 # Feature areas installed into every control plane, in order.
-EXTENSION_MODULES: tuple[str, ...] = ("dockyard.serving.extension",)
+EXTENSION_MODULES: tuple[str, ...] = (
+    "dockyard.workflows",
+    "dockyard.sandbox",
+    "dockyard.serving.extension",
+)
 
 
 class ControlPlane:
@@ -55,6 +59,8 @@ class ControlPlane:
         )
         self.logs = PodLogs(self)
         self.routers: list[APIRouter] = []
+        # Path prefixes whose routers do their own authentication (see Platform).
+        self.self_authenticated: list[str] = []
         self.ready = False
         self._start_hooks: list[Callable[[], Awaitable[None]]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
@@ -66,6 +72,17 @@ class ControlPlane:
     # -- the Platform protocol for extensions -----------------------------------------
     def add_router(self, router: Any) -> None:
         self.routers.append(router)
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth.enabled
+
+    def authenticate_own_paths(self, prefixes: Iterable[str]) -> None:
+        self.self_authenticated.extend(p.rstrip("/") for p in prefixes)
+
+    def authenticates_itself(self, path: str) -> bool:
+        """True for paths an extension authenticates (see `authenticate_own_paths`)."""
+        return any(path == p or path.startswith(p + "/") for p in self.self_authenticated)
 
     def add_admission(self, kind_key: str, hook: AdmissionHook) -> None:
         self.admission.register(kind_key, hook)

@@ -381,9 +381,14 @@ def _fields_match(obj: dict[str, Any], filters: dict[str, str]) -> bool:
     return True
 
 
-def build_router(cp: ControlPlane) -> APIRouter:
+def build_routers(cp: ControlPlane) -> tuple[APIRouter, APIRouter]:
+    """The object API as two routers: namespaced paths (``.../namespaces/{ns}/...``), which
+    no extension shares and which carry most traffic, and cluster-scoped paths
+    (``.../{plural}[/{name}]``), whose shape overlaps extension APIs such as Argo's
+    ``/api/v1/workflows/{ns}``. The app mounts the first before extensions and the second
+    after them, so hot requests match early and extensions keep their own paths."""
     api = ObjectsApi(cp)
-    router = APIRouter()
+    namespaced, cluster = APIRouter(), APIRouter()
 
     def kind(request: Request, namespaced_path: bool) -> KindInfo:
         p = request.path_params
@@ -391,19 +396,7 @@ def build_router(cp: ControlPlane) -> APIRouter:
 
     for prefix in ("/api/{version}", "/apis/{group}/{version}"):
 
-        @router.get(
-            prefix + "/{plural}", tags=["objects"], summary="List or watch objects (all namespaces)"
-        )
-        async def list_all(request: Request) -> Response:
-            return await api.list_or_watch(kind(request, False), None, request)
-
-        @router.post(
-            prefix + "/{plural}", tags=["objects"], summary="Create a cluster-scoped object"
-        )
-        async def create_cluster(request: Request) -> Response:
-            return await api.create(kind(request, False), None, request)
-
-        @router.get(
+        @namespaced.get(
             prefix + "/namespaces/{namespace}/{plural}",
             tags=["objects"],
             summary="List or watch objects",
@@ -412,7 +405,7 @@ def build_router(cp: ControlPlane) -> APIRouter:
             check_path_name(namespace, "namespace")
             return await api.list_or_watch(kind(request, True), namespace, request)
 
-        @router.post(
+        @namespaced.post(
             prefix + "/namespaces/{namespace}/{plural}",
             tags=["objects"],
             summary="Create an object",
@@ -420,7 +413,7 @@ def build_router(cp: ControlPlane) -> APIRouter:
         async def create_ns(request: Request, namespace: str) -> Response:
             return await api.create(kind(request, True), namespace, request)
 
-        @router.get(
+        @namespaced.get(
             prefix + "/namespaces/{namespace}/pods/{name}/log",
             tags=["objects"],
             summary="Read Pod logs",
@@ -428,12 +421,24 @@ def build_router(cp: ControlPlane) -> APIRouter:
         async def pod_log(request: Request, namespace: str, name: str) -> Response:
             return await cp.logs.read(namespace, name, request)
 
-        for scoped, path in (
-            (True, prefix + "/namespaces/{namespace}/{plural}/{name}"),
-            (False, prefix + "/{plural}/{name}"),
-        ):
-            _item_routes(router, api, kind, path, scoped)
-    return router
+        _item_routes(
+            namespaced, api, kind, prefix + "/namespaces/{namespace}/{plural}/{name}", True
+        )
+
+        @cluster.get(
+            prefix + "/{plural}", tags=["objects"], summary="List or watch objects (all namespaces)"
+        )
+        async def list_all(request: Request) -> Response:
+            return await api.list_or_watch(kind(request, False), None, request)
+
+        @cluster.post(
+            prefix + "/{plural}", tags=["objects"], summary="Create a cluster-scoped object"
+        )
+        async def create_cluster(request: Request) -> Response:
+            return await api.create(kind(request, False), None, request)
+
+        _item_routes(cluster, api, kind, prefix + "/{plural}/{name}", False)
+    return namespaced, cluster
 
 
 def _item_routes(router: APIRouter, api: ObjectsApi, kind: Any, path: str, scoped: bool) -> None:

@@ -1,7 +1,9 @@
-"""Serving commands for the ``dockyard`` CLI: ``serve emulate``, ``gateway``, ``bench gateway``
-and ``bench overhead``.
+"""Serving commands for the ``dockyard`` CLI: ``serve emulate`` and ``gateway`` (in ``app``,
+mounted unchanged by the top-level CLI), and the benchmarks ``bench_gateway`` and
+``bench_gateway_overhead`` (registered in ``dockyard bench`` as ``gateway`` and
+``gateway-overhead``; also in ``bench_app``).
 
-Serving layer. ``app`` is a typer app whose commands the top-level CLI mounts unchanged.
+Serving layer.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 serve_app = typer.Typer(help="Run model servers.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks that write JSON results.", no_args_is_help=True)
+bench_app = typer.Typer(help="Serving benchmarks that write JSON results.", no_args_is_help=True)
 app.add_typer(serve_app, name="serve")
-app.add_typer(bench_app, name="bench")
 
 
 @serve_app.command("emulate")
@@ -144,8 +145,8 @@ def bench_gateway(
         typer.echo(f"results: {path}")
 
 
-@bench_app.command("overhead")
-def bench_overhead(
+@bench_app.command("gateway-overhead")
+def bench_gateway_overhead(
     rate: Annotated[float, typer.Option(help="Requests per second.")] = 200.0,
     duration: Annotated[float, typer.Option(help="Seconds.")] = 10.0,
     output_len: Annotated[int, typer.Option(help="Streamed tokens per request.")] = 8,

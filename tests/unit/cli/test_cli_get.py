@@ -55,8 +55,8 @@ def seed(fake: FakeApi) -> None:
             "ml          c      Succeeded   node-2   5m",
         ]),
         (["get", "pods", "d", "-o", "wide"], [
-            "NAME   STATUS    RESTARTS   NODE     AGE   REASON   IMAGES",
-            "d      Pending   0          <none>   5m    <none>   python:3.11",
+            "NAME   STATUS    RESTARTS   NODE     GPU      AGE   REASON   IMAGES",
+            "d      Pending   0          <none>   <none>   5m    <none>   python:3.11",
         ]),
     ],
     ids=[

@@ -8,6 +8,7 @@ control plane, which stops its Pods before returning.
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -40,6 +41,14 @@ def up(
     virtual_gpus: Annotated[
         int, typer.Option("--virtual-gpus", min=0, help="Emulated GPUs per virtual node.")
     ] = 0,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster for workflow steps that ask for Ray (default: a local Ray "
+            "started on demand).",
+        ),
+    ] = None,
 ) -> None:
     """Run the Dockyard control plane and this machine as a node, until Ctrl-C."""
     try:
@@ -56,6 +65,8 @@ def up(
         virtual_nodes=virtual_nodes,
         virtual_gpus=virtual_gpus,
     )
+    if ray_address:
+        os.environ["DOCKYARD_RAY_ADDRESS"] = ray_address
     try:
         run_control_plane(config)
     except (ValueError, OSError) as exc:

@@ -63,6 +63,7 @@ class BwrapPlan:
     mounts: tuple[Mount, ...]
     runtimes: tuple[ImageRuntime, ...]
     oom_file: Path | None
+    devices: tuple[str, ...] = ()
 
 
 def image_bin_dir(runtime: ImageRuntime) -> str:
@@ -96,6 +97,10 @@ def bwrap_args(plan: BwrapPlan, bwrap: str = "bwrap") -> list[str]:
         bwrap,
         "--unshare-all",
         *(["--share-net"] if plan.network else []),
+        # Explicit, because --disable-userns needs it: no nested user namespaces, which
+        # keeps the kernel's user-namespace attack surface out of a Pod's reach.
+        "--unshare-user",
+        "--disable-userns",
         "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID),
         "--hostname", plan.hostname,
         "--die-with-parent",
@@ -108,6 +113,8 @@ def bwrap_args(plan: BwrapPlan, bwrap: str = "bwrap") -> list[str]:
         "--dev", "/dev",
         "--perms", "1777", "--size", str(plan.tmp_bytes), "--tmpfs", "/tmp",
     ]  # fmt: skip
+    for device in plan.devices:
+        args += ["--dev-bind-try", device, device]
     for mount in plan.mounts:
         flag = "--ro-bind" if mount.read_only else "--bind"
         args += [flag, str(mount.source), mount.dest]
@@ -156,7 +163,8 @@ child=$!
 wait "$child"
 rc=$?
 if [ ! -e "$state/status/pod" ]; then
-  printf 'finished_at=%s\nmessage=%s\n' "$(date +%s.%N)" "sandbox exited with code $rc" \
+  read -r up _ < /proc/uptime
+  printf 'finished_boot=%s\nmessage=%s\n' "$up" "sandbox exited with code $rc" \
     > "$state/status/.pod.tmp" && mv -f "$state/status/.pod.tmp" "$state/status/pod"
 fi
 exit "$rc"

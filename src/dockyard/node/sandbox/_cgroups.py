@@ -7,7 +7,11 @@ accounted from its first instruction. The driver is detected at runtime:
 - "v2": the unified hierarchy at /sys/fs/cgroup; one leaf `dockyard/pod-<uid>` with
   memory.max, memory.swap.max, cpu.max and pids.max (controllers enabled through
   cgroup.subtree_control on the way down).
-- "v1": one `dockyard/pod-<uid>` directory in each of the memory, pids and cpu hierarchies.
+- "v1": one `dockyard/pod-<uid>` directory in each of the memory, pids, cpu and (where
+  mounted) freezer hierarchies.
+
+`PodCgroup.freeze()` / `thaw()` stop and resume every process of a sandbox at once (v2
+`cgroup.freeze`, v1 `freezer.state`): memory stays, CPU is released.
 - "none": cgroups are not writable here; Pods run without limits (a warning is logged once).
 """
 
@@ -19,6 +23,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +37,7 @@ Driver = Literal["v1", "v2", "none"]
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT_NAME = "dockyard"
 CPU_PERIOD_US = 100_000
-_V1_CONTROLLERS = ("memory", "pids", "cpu")
+_V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer")
 _V2_CONTROLLERS = ("memory", "pids", "cpu")
 # Processes take a moment to leave a cgroup after SIGKILL; rmdir fails with EBUSY until then.
 _DRAIN_SECONDS = 3.0
@@ -40,13 +45,12 @@ _DRAIN_SECONDS = 3.0
 _detected: Driver | None = None
 
 
-def cgroup_driver() -> Driver:
-    """The cgroup driver this node uses ("v1", "v2" or "none"); detected once.
-
-    `DOCKYARD_CGROUP_DRIVER=none` forces running without cgroups.
+def cgroup_driver(refresh: bool = False) -> Driver:
+    """The cgroup driver this node uses ("v1", "v2" or "none"); detected once (again with
+    `refresh=True`). `DOCKYARD_CGROUP_DRIVER=none` forces running without cgroups.
     """
     global _detected
-    if _detected is None:
+    if _detected is None or refresh:
         _detected = _detect()
         if _detected == "none":
             log.warning(
@@ -130,6 +134,7 @@ class PodCgroup:
     procs_files: list[Path] = field(default_factory=list)
     oom_file: Path | None = None
     kill_file: Path | None = None
+    freeze_file: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -138,6 +143,7 @@ class PodCgroup:
             "procs_files": [str(p) for p in self.procs_files],
             "oom_file": str(self.oom_file) if self.oom_file else None,
             "kill_file": str(self.kill_file) if self.kill_file else None,
+            "freeze_file": str(self.freeze_file) if self.freeze_file else None,
         }
 
     @classmethod
@@ -148,6 +154,7 @@ class PodCgroup:
             procs_files=[Path(p) for p in data["procs_files"]],
             oom_file=Path(data["oom_file"]) if data.get("oom_file") else None,
             kill_file=Path(data["kill_file"]) if data.get("kill_file") else None,
+            freeze_file=Path(data["freeze_file"]) if data.get("freeze_file") else None,
         )
 
     def exists(self) -> bool:
@@ -162,12 +169,68 @@ class PodCgroup:
             seen.update(_read_pids(procs))
         return sorted(seen)
 
+    def can_freeze(self) -> bool:
+        return self.freeze_file is not None and self.freeze_file.exists()
+
+    def frozen(self) -> bool:
+        """True when every process of the cgroup is frozen (v2 ``frozen 1`` in
+        cgroup.events, v1 ``FROZEN`` in freezer.state)."""
+        if self.freeze_file is None:
+            return False
+        try:
+            if self.driver == "v2":
+                events = (self.freeze_file.parent / "cgroup.events").read_text().split()
+                return "frozen" in events and events[events.index("frozen") + 1] == "1"
+            return self.freeze_file.read_text().strip() == "FROZEN"
+        except (OSError, IndexError):
+            return False
+
+    def freeze(self, timeout: float = _DRAIN_SECONDS) -> None:
+        """Stop every process of the cgroup; returns once the kernel reports them all
+        frozen. Raises SandboxError without a freezer or when freezing does not complete
+        within `timeout` (the cgroup is thawed again then)."""
+        self._set_frozen(True, timeout)
+
+    def thaw(self, timeout: float = _DRAIN_SECONDS) -> None:
+        """Resume every process of the cgroup; idempotent."""
+        self._set_frozen(False, timeout)
+
+    def _set_frozen(self, frozen: bool, timeout: float) -> None:
+        if not self.can_freeze() or self.freeze_file is None:
+            raise SandboxError(f"cgroup driver {self.driver!r} has no freezer here")
+        if self.driver == "v2":
+            value = "1" if frozen else "0"
+        else:
+            value = "FROZEN" if frozen else "THAWED"
+        deadline = time.monotonic() + timeout
+        delay = 0.0002
+        while True:
+            try:
+                # v1 answers FREEZING until every task stopped; writing again retries.
+                _write(self.freeze_file, value)
+            except OSError as exc:
+                raise SandboxError(f"cannot write {self.freeze_file}: {exc}") from exc
+            if self.frozen() == frozen:
+                return
+            if time.monotonic() > deadline:
+                if frozen:
+                    with contextlib.suppress(SandboxError):
+                        self._set_frozen(False, timeout)
+                raise SandboxError(f"cgroup {self.freeze_file.parent} did not freeze in time")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
+
     def kill_all(self) -> bool:
-        """SIGKILL every process in the cgroup until it is empty; True once empty."""
+        """SIGKILL every process in the cgroup until it is empty; True once empty. A frozen
+        cgroup is thawed first (v1 frozen tasks cannot die until they run again)."""
+        if self.frozen():
+            with contextlib.suppress(SandboxError):
+                self.thaw()
         if self.kill_file is not None and self.kill_file.exists():
             with contextlib.suppress(OSError):
                 _write(self.kill_file, "1")
         deadline = time.monotonic() + _DRAIN_SECONDS
+        delay = 0.0005
         while True:
             pids = self.pids()
             if not pids:
@@ -179,11 +242,14 @@ class PodCgroup:
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            time.sleep(0.01)
+            # Killed processes leave within a millisecond or two: poll soon, then back off.
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
 
     def remove(self) -> bool:
         """Remove the Pod's cgroup directories; True when none is left."""
         deadline = time.monotonic() + _DRAIN_SECONDS
+        delay = 0.0005
         left = [d for d in self.dirs if d.is_dir()]
         while left:
             still: list[Path] = []
@@ -201,16 +267,24 @@ class PodCgroup:
                 if time.monotonic() > deadline:
                     log.warning("cgroup still busy, left in place: %s", left)
                     return False
-                time.sleep(0.02)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.02)
         return True
 
 
 class V2Layout:
     """Unified-hierarchy layout: `<root>/dockyard/pod-<key>` leaves."""
 
-    def __init__(self, root: Path = CGROUP_ROOT, parent: str = PARENT_NAME) -> None:
+    def __init__(
+        self,
+        root: Path = CGROUP_ROOT,
+        parent: str = PARENT_NAME,
+        make_dir: Callable[[Path], None] | None = None,
+    ) -> None:
         self.root = root
         self.parent = root / parent
+        # Replaceable so tests can emulate the kernel populating a new cgroup directory.
+        self._make_dir = make_dir or _fresh_dir
 
     def _enable(self, cgroup: Path) -> None:
         available = set((cgroup / "cgroup.controllers").read_text().split())
@@ -237,7 +311,7 @@ class V2Layout:
 
     def create(self, key: str, limits: SandboxLimits) -> PodCgroup:
         leaf = self.parent / f"pod-{key}"
-        _fresh_dir(leaf)
+        self._make_dir(leaf)
         try:
             return self._configure(leaf, limits)
         except BaseException:
@@ -260,15 +334,22 @@ class V2Layout:
             procs_files=[leaf / "cgroup.procs"],
             oom_file=leaf / "memory.events",
             kill_file=leaf / "cgroup.kill",
+            freeze_file=leaf / "cgroup.freeze",
         )
 
 
 class V1Layout:
     """Legacy layout: `<mount>/dockyard/pod-<key>` in the memory, pids and cpu hierarchies."""
 
-    def __init__(self, mounts: dict[str, Path], parent: str = PARENT_NAME) -> None:
+    def __init__(
+        self,
+        mounts: dict[str, Path],
+        parent: str = PARENT_NAME,
+        make_dir: Callable[[Path], None] | None = None,
+    ) -> None:
         self.mounts = mounts
         self.parent_name = parent
+        self._make_dir = make_dir or _fresh_dir
 
     def ensure_parent(self) -> None:
         for mount in self.mounts.values():
@@ -279,7 +360,7 @@ class V1Layout:
         try:
             for controller, mount in self.mounts.items():
                 d = mount / self.parent_name / f"pod-{key}"
-                _fresh_dir(d)
+                self._make_dir(d)
                 dirs[controller] = d
             return self._configure(dirs, limits)
         except BaseException:
@@ -306,6 +387,7 @@ class V1Layout:
             dirs=list(dirs.values()),
             procs_files=[d / "cgroup.procs" for d in dirs.values()],
             oom_file=mem / "memory.oom_control",
+            freeze_file=dirs["freezer"] / "freezer.state" if "freezer" in dirs else None,
         )
 
 

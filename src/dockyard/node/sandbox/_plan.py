@@ -56,6 +56,13 @@ def _check_path(what: str, path: str) -> None:
         raise SandboxError(f"{what} {path!r} must be a normalised absolute path other than /")
 
 
+def _devices(spec: PodSandboxSpec) -> tuple[str, ...]:
+    for device in spec.devices:
+        if not device.startswith("/dev/") or os.path.normpath(device) != device:
+            raise SandboxError(f"device {device!r} must be a normalised path under /dev")
+    return tuple(spec.devices)
+
+
 def _mounts(spec: PodSandboxSpec, layout: StateLayout) -> list[Mount]:
     volumes: dict[str, VolumeSpec] = {}
     for volume in spec.volumes:
@@ -194,6 +201,7 @@ def plan_pod(spec: PodSandboxSpec) -> PodPlan:
         mounts=(*mounts, *extra),
         runtimes=tuple(runtimes.values()),
         oom_file=None,
+        devices=_devices(spec),
     )
     emptydirs = tuple(v.name for v in spec.volumes if v.kind == "emptyDir")
     return PodPlan(supervisor, bwrap, emptydirs, len(extra), cgroup_key)

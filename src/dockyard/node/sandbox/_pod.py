@@ -29,11 +29,15 @@ from dockyard.node.sandbox._layout import StateLayout
 from dockyard.node.sandbox._plan import plan_pod
 from dockyard.node.sandbox._script import render_supervisor
 from dockyard.node.sandbox._spec import PodSandboxSpec, SandboxError, SandboxStatus
-from dockyard.node.sandbox._status import read_status
+from dockyard.node.sandbox._status import boot_seconds, read_status
 
 log = logging.getLogger(__name__)
 
 _META_VERSION = 1
+# How long a SIGKILLed or finishing supervisor may take to be gone.
+_EXIT_WAIT_SECONDS = 5.0
+# How long the processes of a sandbox found dead may take to leave its cgroup.
+_DRAIN_SECONDS = 1.0
 _CHILD_PID_RE = re.compile(r'"child-pid"\s*:\s*(\d+)')
 # The launcher's own environment; containers get theirs from the supervisor script.
 _LAUNCH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -80,11 +84,13 @@ class PodSandbox:
         """
         bwrap, _ = find_tools()
         plan = plan_pod(spec)
+        if cls.adopt(spec.state_dir) is not None:
+            raise SandboxError(f"a sandbox is already running in {spec.state_dir}")
         layout = StateLayout(spec.state_dir)
         layout.create(list(plan.emptydirs), plan.extra_dirs)
         # Records of an earlier run in the same directory would be mistaken for this one's.
-        for stale in layout.status.iterdir():
-            stale.unlink()
+        for stale in (*layout.status.iterdir(), layout.meta, spec.state_dir / "oom_kills"):
+            stale.unlink(missing_ok=True)
         layout.supervisor.write_text(render_supervisor(plan.supervisor))
         os.chmod(layout.supervisor, 0o644)
 
@@ -120,7 +126,12 @@ class PodSandbox:
             [c.name for c in spec.containers],
             process,
         )
-        sandbox._save_meta(spec)
+        try:
+            sandbox._save_meta(spec)
+        except OSError as exc:
+            # Without its record the sandbox could never be adopted: do not leave it running.
+            sandbox.kill(grace_seconds=0)
+            raise SandboxError(f"cannot record sandbox of pod {spec.pod_name!r}: {exc}") from exc
         log.info(
             "pod sandbox started",
             extra={
@@ -148,7 +159,9 @@ class PodSandbox:
     @classmethod
     def adopt(cls, state_dir: Path) -> PodSandbox | None:
         """The sandbox recorded in `state_dir` if its supervisor still runs, else None.
-        A reused pid is told apart by its start time."""
+        A reused pid is told apart by its start time. The cgroup a dead sandbox left behind
+        (it ended while the control plane was down) is removed, keeping its OOM count in
+        state_dir, so its final status can still be read and nothing leaks."""
         try:
             meta = json.loads(StateLayout(state_dir).meta.read_text())
             pid = int(meta["pid"])
@@ -157,9 +170,19 @@ class PodSandbox:
             inits, apps = list(meta["init_containers"]), list(meta["containers"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        sandbox = cls(state_dir, pid, start_time, cgroup, inits, apps)
         if not _procs.is_running(pid, start_time):
+            # Processes of a sandbox that just ended may still be exiting; members that stay
+            # would mean the record is not what it seems, so then the cgroup is left alone.
+            deadline = time.monotonic() + _DRAIN_SECONDS
+            while sandbox._cgroup.pids() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if sandbox._cgroup.pids():
+                log.warning("cgroup of dead sandbox %s still has processes", state_dir)
+            else:
+                sandbox._release_cgroup()
             return None
-        return cls(state_dir, pid, start_time, cgroup, inits, apps)
+        return sandbox
 
     # --- observing --------------------------------------------------------------------
 
@@ -210,16 +233,25 @@ class PodSandbox:
         if self.alive():
             # Killing the monitor makes bubblewrap (--die-with-parent) take the Pod down;
             # the cgroup catches anything that escaped the tree.
-            stragglers = _procs.descendants_of(self.pid)
+            pids = {*_procs.descendants_of(self.pid), *self._cgroup.pids()}
+            # (pid, start time), so that waiting below cannot mistake a reused pid.
+            victims = [(pid, _procs.start_time(pid)) for pid in pids]
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-            for pid in stragglers:
+            for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            self._wait_exit(5.0)
+            self._wait_exit(_EXIT_WAIT_SECONDS)
+            # A killed pid-namespace init leaves its cgroup before it has finished exiting;
+            # wait until every process is really gone.
+            deadline = time.monotonic() + _EXIT_WAIT_SECONDS
+            while time.monotonic() < deadline and any(
+                started is not None and _procs.is_running(pid, started) for pid, started in victims
+            ):
+                time.sleep(0.005)
         self._cgroup.kill_all()
         if not self._layout.pod_record.exists() and self._layout.status.is_dir():
-            record = f"finished_at={time.time():.6f}\nmessage=killed\n"
+            record = f"finished_boot={boot_seconds():.2f}\nmessage=killed\n"
             _write_atomic(self._layout.pod_record, record)
         self.cleanup()
 
@@ -270,9 +302,15 @@ class PodSandbox:
 
     def cleanup(self) -> None:
         """Remove the Pod's cgroup (state_dir stays for the caller to remove). The sandbox
-        must have stopped: raises SandboxError while it still runs."""
+        must have stopped; one that just recorded its end gets a few seconds to exit.
+        Raises SandboxError while it still runs."""
+        if self.alive():
+            self._wait_exit(_EXIT_WAIT_SECONDS)
         if self.alive():
             raise SandboxError(f"sandbox {self.state_dir} is still running; kill() it first")
+        self._release_cgroup()
+
+    def _release_cgroup(self) -> None:
         if self._cgroup.exists():
             # Keep the OOM count so status() can still report it without the cgroup.
             _write_atomic(self.state_dir / "oom_kills", str(self._cgroup.oom_kills()))

@@ -107,6 +107,9 @@ class PodSandboxSpec:
     extra_env: dict[str, str]
     restart_backoff_seconds: float = 1.0
     restart_backoff_max_seconds: float = 30.0
+    # Host device nodes made visible inside the sandbox (e.g. the GPUs the scheduler
+    # assigned); ones missing on the host are skipped.
+    devices: tuple[str, ...] = ()
 
 
 @dataclass

@@ -8,6 +8,7 @@ containers still recorded as running are reported as terminated.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,13 +34,20 @@ def read_record(path: Path) -> dict[str, str] | None:
     return record
 
 
+def boot_seconds() -> float:
+    """Now, in the clock the records use (seconds since boot, as in /proc/uptime)."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
 def _time(value: str | None) -> datetime | None:
+    """A record time (seconds since boot) as a wall-clock datetime."""
     if not value:
         return None
     try:
-        return datetime.fromtimestamp(float(value), tz=UTC)
+        since_boot = float(value)
     except ValueError:
         return None
+    return datetime.fromtimestamp(time.time() - boot_seconds() + since_boot, tz=UTC)
 
 
 def _int(value: str | None) -> int | None:
@@ -63,8 +71,8 @@ def _container(
         state="waiting",
         exit_code=_int(rec.get("exit_code")),
         restart_count=_int(rec.get("restart_count")) or 0,
-        started_at=_time(rec.get("started_at")),
-        finished_at=_time(rec.get("finished_at")),
+        started_at=_time(rec.get("started_boot")),
+        finished_at=_time(rec.get("finished_boot")),
         reason=rec.get("reason") or None,
         last_exit_code=_int(rec.get("last_exit_code")),
     )
@@ -108,7 +116,7 @@ def read_status(
     `cgroup_oom_kills`: the Pod cgroup's OOM-kill counter (0 without cgroups)."""
     pod = read_record(layout.pod_record)
     finished = pod is not None or not alive
-    finished_at = _time(pod.get("finished_at")) if pod else None
+    finished_at = _time(pod.get("finished_boot")) if pod else None
     dead_at = None
     if not alive:
         dead_at = finished_at or datetime.now(tz=UTC)

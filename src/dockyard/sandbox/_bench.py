@@ -1,0 +1,167 @@
+"""`dockyard sandbox bench`: the agent-sandbox numbers, measured on this node against the
+real runtime (`SandboxService` over a real store; no HTTP), written as JSON.
+
+Measures: warm-pool create and cold create latency (at the service), pause -> resume,
+hibernate + wake with a given amount of Python state restored, sustained creations per
+second (concurrent clients, each creating a sandbox, running a command in it and killing
+it, while the pool refills), and idle memory per sandbox with many sandboxes alive at once
+(bounded by the memory the node has available).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from dockyard.sandbox._kinds import NAMESPACE, WARM_POOL
+from dockyard.sandbox._service import SandboxService
+from dockyard.store import ObjectStore
+
+TENANT = "bench"
+#: The idle run stops adding sandboxes when the node has less memory available than this.
+_MEMORY_RESERVE = 2 << 30
+
+
+def _mem_available() -> int:
+    """MemAvailable from /proc/meminfo, in bytes."""
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return {"n": len(values), "p50_ms": _pct(values, 0.5), "p99_ms": _pct(values, 0.99),
+            "mean_ms": round(statistics.fmean(values) * 1000, 2)}  # fmt: skip
+
+
+async def _run(
+    root: Path, samples: int, pool: int, seconds: float, idle: int, state_mb: int, workers: int
+) -> dict[str, Any]:
+    store = ObjectStore(root / "state.db")
+    service = SandboxService(store, root)
+    await service.start()
+    results: dict[str, Any] = {}
+    try:
+        cold = []
+        for _ in range(samples):
+            t = time.perf_counter()
+            record = await service.create(TENANT, "base")
+            cold.append(time.perf_counter() - t)
+            await service.kill(TENANT, record.sandbox_id)
+        results["cold_create"] = _summary(cold)
+
+        store.create(WARM_POOL, {"apiVersion": "agents.x-k8s.io/v1alpha1", "kind": "SandboxWarmPool",
+                                 "metadata": {"name": "bench", "namespace": NAMESPACE},
+                                 "spec": {"replicas": pool, "templateRef": {"name": "base"}}})  # fmt: skip
+        warm = []
+        for _ in range(samples):
+            await service.fill_pools()
+            t = time.perf_counter()
+            record = await service.create(TENANT, "base")
+            warm.append(time.perf_counter() - t)
+            await service.kill(TENANT, record.sandbox_id)
+        results["warm_create"] = _summary(warm)
+
+        record = await service.create(TENANT, "base")
+        cycle = []
+        for _ in range(samples):
+            t = time.perf_counter()
+            await service.pause(TENANT, record.sandbox_id)
+            await service.resume(TENANT, record.sandbox_id, None)
+            cycle.append(time.perf_counter() - t)
+        results["pause_resume"] = _summary(cycle)
+
+        code = f"blob = bytes({state_mb} << 20)\nitems = list(range(1000))"
+        async for _ in record.client.stream("execute", code=code):
+            pass
+        t = time.perf_counter()
+        await service.hibernate(TENANT, record.sandbox_id)
+        t_h = time.perf_counter()
+        await service.resume(TENANT, record.sandbox_id, None)
+        check = [m async for m in record.client.stream("execute", code="len(blob)")]
+        t_w = time.perf_counter()
+        restored = any(m.get("text") == str(state_mb << 20) for m in check)
+        results["hibernate_wake"] = {"state_mb": state_mb, "hibernate_ms": round((t_h - t) * 1000, 1),
+                                     "wake_and_first_execute_ms": round((t_w - t_h) * 1000, 1),
+                                     "total_ms": round((t_w - t) * 1000, 1), "restored": restored}  # fmt: skip
+        await service.kill(TENANT, record.sandbox_id)
+
+        await service.fill_pools()
+        done = 0
+        t0 = time.perf_counter()
+
+        async def client() -> None:
+            # One agent after another: create, run a command, kill.
+            nonlocal done
+            while time.perf_counter() - t0 < seconds:
+                record = await service.create(TENANT, "base")
+                async for _ in record.client.stream("exec", cmd="/bin/true"):
+                    pass
+                await service.kill(TENANT, record.sandbox_id)
+                done += 1
+
+        await asyncio.gather(*(client() for _ in range(workers)))
+        elapsed = time.perf_counter() - t0
+        results["elasticity"] = {"seconds": round(elapsed, 1), "sandboxes": done,
+                                 "per_second": round(done / elapsed, 1), "warm_pool": pool,
+                                 "concurrent_clients": workers}  # fmt: skip
+
+        store.delete(WARM_POOL, NAMESPACE, "bench")
+        alive = []
+        available_before = _mem_available()
+        t0 = time.perf_counter()
+        for _ in range(idle):
+            if _mem_available() < _MEMORY_RESERVE:
+                break  # bounded: the node keeps room for everything else
+            alive.append(await service.create(TENANT, "base"))
+        started_s = time.perf_counter() - t0
+        await asyncio.sleep(1.0)
+        memory = [r.box.memory_bytes() or 0 for r in alive if r.box is not None]
+        host = (available_before - _mem_available()) / max(1, len(alive))
+        results["idle"] = {"sandboxes": len(alive), "requested": idle,
+                           "all_alive": all(r.box is not None and r.box.alive() for r in alive),
+                           "started_in_s": round(started_s, 1),
+                           "memory_per_sandbox_mib": round(statistics.fmean(memory) / (1 << 20), 2),
+                           "memory_total_mib": round(sum(memory) / (1 << 20), 1),
+                           "host_memory_per_sandbox_mib": round(host / (1 << 20), 2)}  # fmt: skip
+        for record in alive:
+            await service.kill(TENANT, record.sandbox_id)
+    finally:
+        for record in list(service.records.values()):
+            await service.kill(TENANT, record.sandbox_id)
+        await service.stop()
+        store.close()
+    return results
+
+
+def run_bench(out: Path, samples: int = 50, pool: int = 8, seconds: float = 20.0,
+              idle: int = 100, state_mb: int = 50, workers: int = 4) -> dict[str, Any]:  # fmt: skip
+    """Run every measurement and write the JSON to `out`; returns it."""
+    base = Path(tempfile.mkdtemp(prefix="dockyard-bench-", dir="/var/tmp"))
+    os.chmod(base, 0o711)
+    try:
+        results = asyncio.run(_run(base, samples, pool, seconds, idle, state_mb, workers))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    report = {"benchmark": "sandbox", "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
+              "params": {"samples": samples, "pool": pool, "seconds": seconds, "idle": idle,
+                         "workers": workers},
+              "results": results}  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    return report

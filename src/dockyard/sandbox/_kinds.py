@@ -1,0 +1,155 @@
+"""The agent-sandbox kinds (``agents.x-k8s.io/v1alpha1``): Sandbox, SandboxTemplate,
+SandboxWarmPool and SandboxClaim.
+
+Feature layer, API side. A SandboxTemplate says what a sandbox gets (resources, env, start
+command, network, home quota, timeout); a SandboxWarmPool keeps ``replicas`` sandboxes of a
+template started and unclaimed; a SandboxClaim (or an E2B create) takes one, or starts one
+cold when the pool is empty; the Sandbox object records one sandbox's life. Field names
+follow kubernetes-sigs/agent-sandbox where it has them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from dockyard.api import ApiModel, Resource, register_kind
+
+API_VERSION = "agents.x-k8s.io/v1alpha1"
+SANDBOX = f"{API_VERSION}/Sandbox"
+TEMPLATE = f"{API_VERSION}/SandboxTemplate"
+WARM_POOL = f"{API_VERSION}/SandboxWarmPool"
+CLAIM = f"{API_VERSION}/SandboxClaim"
+
+#: Where the control plane keeps its sandbox objects (tenants are told apart by label).
+NAMESPACE = "default"
+TENANT_LABEL = "sandbox.dockyard.dev/tenant"
+POOL_LABEL = "sandbox.dockyard.dev/pool"
+
+Phase = Literal["Pending", "Pooled", "Running", "Paused", "Hibernated", "Failed"]
+
+
+class TemplateRef(ApiModel):
+    name: str
+
+
+class SandboxResources(ApiModel):
+    """Quantities as in Kubernetes: ``cpu: "1"``, ``memory: 512Mi``, ``disk: 1Gi`` (the
+    home quota), ``pids: 256``."""
+
+    cpu: str | int | float = 1
+    memory: str | int = "512Mi"
+    disk: str | int = "1Gi"
+    pids: int = Field(default=256, gt=8)
+
+
+class NetworkPolicy(ApiModel):
+    allow_internet_access: bool = False
+
+
+class SandboxTemplateSpec(ApiModel):
+    resources: SandboxResources = Field(default_factory=SandboxResources)
+    env: dict[str, str] = Field(default_factory=dict)
+    start_command: str | None = None
+    network: NetworkPolicy = Field(default_factory=NetworkPolicy)
+    timeout_seconds: int = Field(default=300, gt=0)
+    auto_pause: bool = False
+
+
+class SandboxTemplate(Resource):
+    API_VERSION = API_VERSION
+    KIND = "SandboxTemplate"
+    PLURAL = "sandboxtemplates"
+    NAMESPACED = True
+    SHORT_NAMES = ("sbt",)
+
+    api_version: str = API_VERSION
+    kind: str = "SandboxTemplate"
+    spec: SandboxTemplateSpec = Field(default_factory=SandboxTemplateSpec)
+
+
+class SandboxSpec(ApiModel):
+    template_ref: TemplateRef | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: int | None = Field(default=None, gt=0)
+    allow_internet_access: bool | None = None
+    auto_pause: bool | None = None
+    #: Running, Paused (frozen, memory kept) or Hibernated (on disk, memory released).
+    operating_mode: Literal["Running", "Paused", "Hibernated"] = "Running"
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class SandboxStatus(ApiModel):
+    phase: Phase = "Pending"
+    node: str | None = None
+    state_dir: str | None = None
+    started_at: str | None = None
+    end_at: str | None = None
+    envd_access_token: str | None = None
+    unsaved_names: dict[str, list[str]] | None = None
+    message: str | None = None
+    box: dict[str, Any] | None = None
+
+
+class Sandbox(Resource):
+    API_VERSION = API_VERSION
+    KIND = "Sandbox"
+    PLURAL = "sandboxes"
+    NAMESPACED = True
+    SHORT_NAMES = ("sbx",)
+
+    api_version: str = API_VERSION
+    kind: str = "Sandbox"
+    spec: SandboxSpec = Field(default_factory=SandboxSpec)
+    status: SandboxStatus = Field(default_factory=SandboxStatus)
+
+
+class SandboxWarmPoolSpec(ApiModel):
+    replicas: int = Field(ge=0, le=4096)
+    template_ref: TemplateRef
+
+
+class SandboxWarmPoolStatus(ApiModel):
+    ready_replicas: int = 0
+
+
+class SandboxWarmPool(Resource):
+    API_VERSION = API_VERSION
+    KIND = "SandboxWarmPool"
+    PLURAL = "sandboxwarmpools"
+    NAMESPACED = True
+    SHORT_NAMES = ("sbwp",)
+
+    api_version: str = API_VERSION
+    kind: str = "SandboxWarmPool"
+    spec: SandboxWarmPoolSpec
+    status: SandboxWarmPoolStatus = Field(default_factory=SandboxWarmPoolStatus)
+
+
+class SandboxClaimSpec(ApiModel):
+    template_ref: TemplateRef
+    timeout_seconds: int | None = Field(default=None, gt=0)
+
+
+class SandboxClaimStatus(ApiModel):
+    sandbox: str | None = None
+    phase: Literal["Pending", "Bound", "Failed"] = "Pending"
+    message: str | None = None
+
+
+class SandboxClaim(Resource):
+    API_VERSION = API_VERSION
+    KIND = "SandboxClaim"
+    PLURAL = "sandboxclaims"
+    NAMESPACED = True
+    SHORT_NAMES = ("sbc",)
+
+    api_version: str = API_VERSION
+    kind: str = "SandboxClaim"
+    spec: SandboxClaimSpec
+    status: SandboxClaimStatus = Field(default_factory=SandboxClaimStatus)
+
+
+for _kind in (Sandbox, SandboxTemplate, SandboxWarmPool, SandboxClaim):
+    register_kind(_kind)

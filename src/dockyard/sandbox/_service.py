@@ -1,0 +1,582 @@
+"""`SandboxService`: the life of every agent sandbox on this control plane.
+
+Sandbox feature. The E2B API, the SandboxClaim controller, the CLI's benchmark and the demo
+all go through this one object. It keeps one `Record` per sandbox in memory (for the hot
+paths) and mirrors each state change into a Sandbox object in the store (for listing,
+tenancy and restarts). State machine (`Phase`)::
+
+    Pooled ──claim──▶ Running ◀──resume── Paused
+       (warm pool)      │  ▲  └──pause───▶   │
+    cold create ───────▶│  └────wake──── Hibernated ◀── hibernate (from Running or Paused)
+                        └─ kill / timeout ──▶ (gone)
+
+Each transition is a method that checks where it starts and raises `SandboxConflict`
+otherwise. Pause freezes the sandbox's cgroup; hibernate snapshots the home directory, the
+code contexts' globals and the history to disk, then kills the sandbox; wake starts a new
+sandbox with the same id restored from that snapshot. Running and paused sandboxes outlive
+the control plane and are adopted again by `start()`; hibernated ones only need their files.
+Warm pools (`SandboxWarmPool`) are kept full by a background loop that also enforces
+timeouts (kill, or pause when the sandbox asked for auto-pause); a claim starts its
+replacement at once.
+
+New sandboxes without network access are forked by the node's nursery (one zygote sandbox,
+adopted across restarts like the sandboxes it forked, killed at `stop()` only when no
+sandbox is left); network sandboxes, woken ones and every sandbox on a node where the
+nursery cannot run are started with bubblewrap directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dockyard.api.errors import AlreadyExistsError, NotFoundError
+from dockyard.node.sandbox.isolation import SandboxError
+from dockyard.sandbox._keys import new_access_token
+from dockyard.sandbox._kinds import (
+    API_VERSION,
+    NAMESPACE,
+    SANDBOX,
+    TENANT_LABEL,
+    WARM_POOL,
+    Phase,
+)
+from dockyard.sandbox._templates import Shape, resolve_template
+from dockyard.sandbox.runtime import Box, BoxSpec, DaemonClient, NodeFiles, Nursery, prepare_node
+from dockyard.store import ObjectStore
+
+log = logging.getLogger("dockyard.sandbox")
+
+ENVD_VERSION = "0.6.0"
+_READY_POLL_SECONDS = 0.002
+_START_TIMEOUT_SECONDS = 20.0
+_LOOP_SECONDS = 0.25
+#: At most this many pool sandboxes start at once (the node's CPUs are shared).
+_REFILL_CONCURRENCY = 4
+
+
+class SandboxConflict(Exception):
+    """The sandbox is not in a state that allows the operation (HTTP 409)."""
+
+
+class SandboxUnavailable(Exception):
+    """The sandbox could not be started (HTTP 503 / 500)."""
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Record:
+    sandbox_id: str
+    shape: Shape
+    state_dir: Path
+    tenant: str | None = None
+    phase: Phase = "Pending"
+    box: Box | None = None
+    token: str = ""
+    started_at: float = 0.0
+    end_at: float = 0.0
+    timeout_seconds: int = 300
+    auto_pause: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    network: bool = False
+    unsaved: dict[str, list[str]] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def client(self) -> DaemonClient:
+        return DaemonClient(self.state_dir / "run" / "d.sock")
+
+    def to_object(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "Sandbox",
+            "metadata": {
+                "name": self.sandbox_id,
+                "namespace": NAMESPACE,
+                "labels": {TENANT_LABEL: self.tenant or ""},
+            },
+            "spec": {
+                "templateRef": {"name": self.shape.template},
+                "env": self.env,
+                "timeoutSeconds": self.timeout_seconds,
+                "allowInternetAccess": self.network,
+                "autoPause": self.auto_pause,
+                "operatingMode": {"Paused": "Paused", "Hibernated": "Hibernated"}.get(
+                    self.phase, "Running"
+                ),
+                "metadata": self.metadata,
+            },
+            "status": {
+                "phase": self.phase,
+                "node": os.uname().nodename,
+                "stateDir": str(self.state_dir),
+                "startedAt": _iso(self.started_at),
+                "endAt": _iso(self.end_at),
+                "envdAccessToken": self.token,
+                "unsavedNames": self.unsaved or None,
+                "box": self.box.to_json() if self.box is not None else None,
+            },
+        }
+
+
+class SandboxService:
+    def __init__(
+        self, store: ObjectStore, data_dir: Path, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.root = data_dir / "sandbox"
+        self.boxes_dir = self.root / "boxes"
+        self.snapshots_dir = self.root / "snapshots"
+        self.node_dir = self.root / "node"
+        self.node_files: NodeFiles | None = None
+        self.nursery_dir = self.root / "nursery"
+        self.nursery: Nursery | None = None
+        self._nursery_lock = threading.Lock()
+        self.clock = clock
+        self.records: dict[str, Record] = {}
+        self.pools: dict[str, deque[Record]] = {}
+        self._starting: dict[str, int] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._refill_slots = asyncio.Semaphore(_REFILL_CONCURRENCY)
+        self._background: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+
+    # --- lifecycle of the service ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Prepare the node, adopt sandboxes that outlived the last control plane, and
+        start the pool/timeout loop."""
+        for path in (self.root, self.boxes_dir, self.snapshots_dir):
+            path.mkdir(parents=True, exist_ok=True)
+            os.chmod(path, 0o711)
+        self.node_files = await asyncio.to_thread(prepare_node, self.node_dir)
+        self.nursery = await asyncio.to_thread(self._open_nursery, self.node_files)
+        self._adopt_all()
+        self._loop_task = asyncio.create_task(self._loop(), name="sandbox-loop")
+
+    async def stop(self) -> None:
+        """Stop the loop and kill unclaimed pool sandboxes; claimed ones keep running."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        # Pool refills in flight finish (a cancelled one would leave its sandbox running
+        # unrecorded); the pools are emptied afterwards.
+        self._stopping = True
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=_START_TIMEOUT_SECONDS + 5)
+        for pool in self.pools.values():
+            while pool:
+                await asyncio.to_thread(self._discard, pool.popleft())
+        # Sandboxes forked by the nursery live in its namespaces: it stays while any runs.
+        if self.nursery is not None and not any(r.box for r in self.records.values()):
+            await asyncio.to_thread(self.nursery.kill)
+            self.nursery = None
+
+    def _open_nursery(self, files: NodeFiles) -> Nursery | None:
+        """The zygote sandbox new sandboxes are forked from: the running one (sandboxes
+        forked by it may still be alive) or a new one; None when this node cannot run it
+        (sandboxes are then started with bubblewrap directly)."""
+        nursery = Nursery.adopt(self.nursery_dir, self.boxes_dir)
+        if nursery is not None:
+            return nursery
+        try:
+            return Nursery.start(self.nursery_dir, self.boxes_dir, files)
+        except SandboxError as exc:
+            log.warning("sandboxes start without the nursery: %s", exc)
+            return None
+
+    def _start_box(self, spec: BoxSpec) -> Box:
+        """Fork the sandbox from the nursery when it can, else start it with bubblewrap."""
+        if self.node_files is None:
+            raise SandboxError("the sandbox service is not started")
+        nursery = self.nursery
+        if nursery is not None and not spec.network and spec.restore_archive is None:
+            try:
+                return nursery.spawn(spec)
+            except SandboxError as exc:
+                if nursery.alive():
+                    raise
+                # Every sandbox it forked ended with it; a new one serves the next start.
+                # Starts run in worker threads: one of them replaces it.
+                with self._nursery_lock:
+                    if self.nursery is nursery:
+                        log.warning("the sandbox nursery ended (%s); starting a new one", exc)
+                        nursery.kill()
+                        self.nursery = self._open_nursery(self.node_files)
+        return Box.start(spec, self.node_files)
+
+    def _adopt_all(self) -> None:
+        objects, _ = self.store.list(SANDBOX, NAMESPACE)
+        known: set[str] = set()
+        for obj in objects:
+            record = self._record_from_object(obj)
+            if record is None:
+                continue
+            known.add(record.sandbox_id)
+            if record.phase in ("Running", "Paused"):
+                record.box = Box.adopt(record.state_dir)
+                if record.box is None:
+                    log.info("sandbox %s ended while the control plane was down", record.sandbox_id)
+                    self._forget(record)
+                    continue
+            self.records[record.sandbox_id] = record
+        # Pool sandboxes and half-created ones have no object: nobody can reach them.
+        for state_dir in self.boxes_dir.iterdir():
+            if state_dir.name not in known:
+                box = Box.adopt(state_dir)
+                if box is not None:
+                    box.kill()
+                shutil.rmtree(state_dir, ignore_errors=True)
+
+    def _record_from_object(self, obj: dict[str, Any]) -> Record | None:
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        name = obj["metadata"]["name"]
+        shape = resolve_template(self.store, (spec.get("templateRef") or {}).get("name", "base"))
+        if shape is None or not status.get("stateDir"):
+            return None
+
+        def ts(value: str | None) -> float:
+            return (
+                datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else 0.0
+            )
+
+        return Record(
+            sandbox_id=name,
+            shape=shape,
+            state_dir=Path(status["stateDir"]),
+            tenant=(obj["metadata"].get("labels") or {}).get(TENANT_LABEL) or None,
+            phase=status.get("phase", "Running"),
+            token=status.get("envdAccessToken") or "",
+            started_at=ts(status.get("startedAt")),
+            end_at=ts(status.get("endAt")),
+            timeout_seconds=int(spec.get("timeoutSeconds") or shape.timeout_seconds),
+            auto_pause=bool(spec.get("autoPause")),
+            metadata=dict(spec.get("metadata") or {}),
+            env=dict(spec.get("env") or {}),
+            network=bool(spec.get("allowInternetAccess")),
+            unsaved=dict(status.get("unsavedNames") or {}),
+        )
+
+    # --- starting sandboxes ---------------------------------------------------------------
+
+    def _new_record(self, shape: Shape, network: bool) -> Record:
+        sandbox_id = "i" + uuid.uuid4().hex[:19]
+        return Record(sandbox_id, shape, self.boxes_dir / sandbox_id, network=network)
+
+    async def _boot(self, record: Record, restore: Path | None = None) -> None:
+        """Start `record`'s box and wait until its daemon answers."""
+        shape = record.shape
+        spec = BoxSpec(
+            sandbox_id=record.sandbox_id,
+            state_dir=record.state_dir,
+            memory_bytes=shape.memory_bytes,
+            cpu_millis=shape.cpu_millis,
+            pids=shape.pids,
+            home_bytes=shape.disk_bytes,
+            network=record.network,
+            env={**shape.env, **record.env},
+            restore_archive=restore,
+        )
+        try:
+            box = await asyncio.to_thread(self._start_box, spec)
+        except SandboxError as exc:
+            raise SandboxUnavailable(str(exc)) from exc
+        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+        try:
+            while not box.ready():
+                if not box.alive() or time.monotonic() > deadline:
+                    reason = box.failure() or "sandbox exited during start"
+                    raise SandboxUnavailable(
+                        f"sandbox {record.sandbox_id} failed to start: {reason}"
+                    )
+                await asyncio.sleep(_READY_POLL_SECONDS)
+        except BaseException:  # a failed start, or a cancelled caller: leave nothing behind
+            await asyncio.shield(asyncio.to_thread(box.kill))
+            raise
+        record.box = box
+        if shape.start_command:
+            # Runs in the background; its output is not collected.
+            stream: AsyncGenerator[dict[str, Any], None] = record.client.stream(
+                "exec", cmd="/bin/bash", args=["-l", "-c", shape.start_command], tag="start"
+            )
+            await anext(stream)
+            await stream.aclose()
+
+    async def create(
+        self,
+        tenant: str,
+        template: str,
+        *,
+        timeout_seconds: int | None = None,
+        env: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
+        allow_internet_access: bool | None = None,
+        auto_pause: bool | None = None,
+    ) -> Record:
+        """A running sandbox for `tenant`: claimed from the template's warm pool when one
+        is ready, else started cold. Raises NotFoundError for an unknown template."""
+        shape = resolve_template(self.store, template)
+        if shape is None:
+            raise NotFoundError(
+                f"template {template!r} not found", kind="SandboxTemplate", name=template
+            )
+        network = (
+            shape.allow_internet_access if allow_internet_access is None else allow_internet_access
+        )
+        record = self._claim(shape) if not network else None
+        if record is None:
+            record = self._new_record(shape, network)
+            record.env = dict(env or {})
+            await self._boot(record)
+        else:
+            self._refill()  # start the replacement now, not at the loop's next tick
+            if env:
+                record.env = dict(env)
+                await record.client.call("set_env", envs=record.env)
+        now = self.clock()
+        record.tenant = tenant
+        record.phase = "Running"
+        record.token = new_access_token()
+        record.started_at = now
+        record.timeout_seconds = timeout_seconds or shape.timeout_seconds
+        record.end_at = now + record.timeout_seconds
+        record.auto_pause = shape.auto_pause if auto_pause is None else auto_pause
+        record.metadata = dict(metadata or {})
+        try:
+            self.store.create(SANDBOX, record.to_object())
+        except Exception:
+            await asyncio.to_thread(self._discard, record)
+            raise
+        self.records[record.sandbox_id] = record
+        return record
+
+    def _claim(self, shape: Shape) -> Record | None:
+        pool = self.pools.get(shape.template)
+        while pool:
+            record = pool.popleft()
+            if record.box is not None and record.box.alive() and record.shape == shape:
+                return record
+            self._spawn(asyncio.to_thread(self._discard, record))
+        return None
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    def get(self, tenant: str, sandbox_id: str) -> Record:
+        """The tenant's sandbox; NotFoundError for unknown ids and other tenants' ones."""
+        record = self.records.get(sandbox_id)
+        if record is None or record.tenant != tenant:
+            raise NotFoundError(
+                f"sandbox {sandbox_id!r} not found", kind="Sandbox", name=sandbox_id
+            )
+        return record
+
+    def list(self, tenant: str) -> builtins.list[Record]:
+        return [r for r in self.records.values() if r.tenant == tenant]
+
+    def running(self, sandbox_id: str) -> Record | None:
+        """The sandbox behind a data-plane request, whatever its tenant (the caller checks
+        its access token)."""
+        return self.records.get(sandbox_id)
+
+    # --- transitions ----------------------------------------------------------------------
+
+    async def kill(self, tenant: str, sandbox_id: str) -> None:
+        record = self.get(tenant, sandbox_id)
+        async with record.lock:
+            await asyncio.to_thread(self._discard, record)
+            self._forget(record)
+
+    def set_timeout(self, tenant: str, sandbox_id: str, seconds: int) -> None:
+        record = self.get(tenant, sandbox_id)
+        record.timeout_seconds = seconds
+        record.end_at = self.clock() + seconds
+        self._save(record)
+
+    async def pause(self, tenant: str, sandbox_id: str) -> None:
+        record = self.get(tenant, sandbox_id)
+        async with record.lock:
+            if record.phase != "Running" or record.box is None:
+                raise SandboxConflict(
+                    f"sandbox {sandbox_id} is {record.phase.lower()}, not running"
+                )
+            try:
+                await asyncio.to_thread(record.box.freeze)
+            except SandboxError as exc:
+                raise SandboxUnavailable(str(exc)) from exc
+            record.phase = "Paused"
+            self._save(record)
+
+    async def resume(self, tenant: str, sandbox_id: str, timeout_seconds: int | None) -> bool:
+        """Make the sandbox run again (thaw a paused one, wake a hibernated one); True when
+        it was not running. The timeout restarts from now."""
+        record = self.get(tenant, sandbox_id)
+        async with record.lock:
+            resumed = record.phase != "Running"
+            if record.phase == "Paused" and record.box is not None:
+                await asyncio.to_thread(record.box.thaw)
+            elif record.phase == "Hibernated":
+                await self._wake(record)
+            record.phase = "Running"
+            if timeout_seconds:
+                record.timeout_seconds = timeout_seconds
+            record.end_at = self.clock() + record.timeout_seconds
+            self._save(record)
+            return resumed
+
+    async def hibernate(self, tenant: str, sandbox_id: str) -> dict[str, builtins.list[str]]:
+        """Write home, code contexts and history to disk and release all memory; returns
+        the names of globals that could not be saved, per context."""
+        record = self.get(tenant, sandbox_id)
+        async with record.lock:
+            if record.phase not in ("Running", "Paused") or record.box is None:
+                raise SandboxConflict(f"sandbox {sandbox_id} is {record.phase.lower()}")
+            if record.phase == "Paused":
+                await asyncio.to_thread(record.box.thaw)
+            archive = self.snapshots_dir / f"{sandbox_id}.tar"
+            partial = archive.with_suffix(".partial")
+            limit = record.shape.disk_bytes + record.shape.memory_bytes + (64 << 20)
+            header = await record.client.snapshot(partial, limit)
+            os.replace(partial, archive)
+            await asyncio.to_thread(record.box.kill)
+            record.box = None
+            record.phase = "Hibernated"
+            record.unsaved = {k: list(v) for k, v in (header.get("unsaved") or {}).items() if v}
+            self._save(record)
+            return record.unsaved
+
+    async def _wake(self, record: Record) -> None:
+        archive = self.snapshots_dir / f"{record.sandbox_id}.tar"
+        await self._boot(record, restore=archive if archive.exists() else None)
+
+    # --- persistence ------------------------------------------------------------------------
+
+    def _save(self, record: Record) -> None:
+        obj = record.to_object()
+        try:
+            self.store.update(SANDBOX, obj)
+        except NotFoundError:
+            with contextlib.suppress(AlreadyExistsError):
+                self.store.create(SANDBOX, obj)
+
+    def _forget(self, record: Record) -> None:
+        self.records.pop(record.sandbox_id, None)
+        with contextlib.suppress(NotFoundError):
+            self.store.delete(SANDBOX, NAMESPACE, record.sandbox_id)
+        (self.snapshots_dir / f"{record.sandbox_id}.tar").unlink(missing_ok=True)
+        shutil.rmtree(record.state_dir, ignore_errors=True)
+
+    def _discard(self, record: Record) -> None:
+        """Kill the record's box and remove its files (blocking)."""
+        if record.box is not None:
+            record.box.kill()
+            record.box = None
+        shutil.rmtree(record.state_dir, ignore_errors=True)
+
+    # --- background: pools and timeouts ---------------------------------------------------
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._expire()
+                self._refill()
+            except Exception:
+                log.exception("sandbox loop failed")
+            await asyncio.sleep(_LOOP_SECONDS)
+
+    async def _expire(self) -> None:
+        now = self.clock()
+        for record in list(self.records.values()):
+            if record.phase != "Running" or record.end_at > now or record.tenant is None:
+                continue
+            try:
+                if record.auto_pause:
+                    await self.pause(record.tenant, record.sandbox_id)
+                else:
+                    await self.kill(record.tenant, record.sandbox_id)
+            except (SandboxConflict, NotFoundError):
+                pass
+            except SandboxUnavailable as exc:
+                log.warning("timeout of sandbox %s: %s", record.sandbox_id, exc)
+
+    def pool_targets(self) -> dict[str, int]:
+        """Warm sandboxes wanted per template, summed over SandboxWarmPools."""
+        wanted: dict[str, int] = {}
+        for pool in self.store.list(WARM_POOL, NAMESPACE)[0]:
+            spec = pool.get("spec") or {}
+            name = (spec.get("templateRef") or {}).get("name")
+            if name:
+                wanted[name] = wanted.get(name, 0) + int(spec.get("replicas") or 0)
+        return wanted
+
+    def ready_count(self, template: str) -> int:
+        return len(self.pools.get(template, ()))
+
+    def _refill(self) -> None:
+        if self._stopping:
+            return
+        for template, wanted in self.pool_targets().items():
+            pool = self.pools.setdefault(template, deque())
+            while len(pool) > wanted:
+                self._spawn(asyncio.to_thread(self._discard, pool.pop()))
+            missing = wanted - len(pool) - self._starting.get(template, 0)
+            for _ in range(max(0, missing)):
+                self._starting[template] = self._starting.get(template, 0) + 1
+                self._spawn(self._add_to_pool(template))
+        for template, pool in self.pools.items():
+            if template not in self.pool_targets():
+                while pool:
+                    self._spawn(asyncio.to_thread(self._discard, pool.pop()))
+
+    async def _add_to_pool(self, template: str) -> None:
+        try:
+            async with self._refill_slots:
+                shape = resolve_template(self.store, template)
+                if shape is None:
+                    return
+                record = self._new_record(shape, network=False)
+                record.phase = "Pooled"
+                try:
+                    await self._boot(record)
+                except SandboxUnavailable as exc:
+                    log.warning("warm pool %s: %s", template, exc)
+                    await asyncio.sleep(1.0)
+                    return
+                self.pools.setdefault(template, deque()).append(record)
+        finally:
+            self._starting[template] -= 1
+
+    async def fill_pools(self, timeout: float = 60.0) -> bool:
+        """Refill now and wait until every pool is full (for benchmarks and tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._refill()
+            targets = self.pool_targets()
+            if all(self.ready_count(t) >= n for t, n in targets.items()):
+                return True
+            await asyncio.sleep(0.02)
+        return False

@@ -1,0 +1,226 @@
+"""`Nursery`: the node's zygote sandbox, which forks new sandboxes instead of starting them.
+
+Sandbox feature, node side. Starting a sandbox with bubblewrap costs a launcher chain and a
+Python start-up (tens of milliseconds of CPU); the nursery pays for them once. It is a
+bubblewrap sandbox like any other (same read-only userland, uid 65534, own user namespace
+with nested user namespaces refused, own cgroup) except that it keeps its capabilities
+inside its own user namespace, has no seccomp filter, and sees the sandboxes' state
+directories. Its only process, `zygote.py`, forks each new sandbox into fresh mount, pid,
+ipc, uts and network namespaces, where the child mounts its own /proc, /tmp and quota'd
+home, drops every capability, sets no_new_privs and installs the node's seccomp filter
+before it runs the daemon (see `zygote.py`).
+
+`spawn(spec)` creates the sandbox's state directory and cgroup, asks the zygote for a
+child, learns the child's host pid from the kernel (SCM_CREDENTIALS), moves it into the
+cgroup before it does anything else, and returns an ordinary `Box` (recorded in
+``box.json``, adopted, frozen and killed like any other). Sandboxes forked this way live in
+the nursery's pid namespace, so the nursery must outlive them: it is started in its own
+session, survives control-plane restarts (`adopt`), and is killed only when no sandbox
+needs it. Sandboxes with network access or restored from a snapshot are started with
+bubblewrap directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import struct
+import time
+from pathlib import Path
+
+from dockyard.node.sandbox.isolation import (
+    SANDBOX_GID,
+    SANDBOX_PATH,
+    SANDBOX_UID,
+    PodCgroup,
+    SandboxError,
+    SandboxLimits,
+    cgroup_driver,
+    create_pod_cgroup,
+    find_tools,
+    userland_args,
+)
+from dockyard.sandbox.runtime._box import (
+    HOME,
+    SANDBOX_PYTHON,
+    Box,
+    BoxSpec,
+    NodeFiles,
+    prepare_state_dir,
+)
+
+SOCKET_NAME = "z.sock"
+#: The nursery's own cgroup: the zygote, and each child until it is placed in its own. No
+#: memory limit: what a child allocated before it was placed (its page tables, a few
+#: kernel structures) stays charged here while it lives, and an OOM kill of the zygote
+#: would end every sandbox it forked. Nothing untrusted ever runs in this cgroup.
+_LIMITS = SandboxLimits(memory_bytes=None, cpu_millis=None, pids=4096, tmp_bytes=16 << 20)
+_SPAWN_TIMEOUT_SECONDS = 10.0
+_START_TIMEOUT_SECONDS = 20.0
+
+
+def _bwrap_argv(bwrap: str, state: Path, boxes_dir: Path, files: NodeFiles) -> list[str]:
+    return [
+        bwrap,
+        "--unshare-all",
+        "--unshare-user", "--disable-userns",
+        "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID),
+        # Capabilities inside the nursery's own user namespace only: what the zygote needs
+        # to build each child's namespaces; every child drops them all.
+        "--cap-add", "ALL",
+        "--hostname", "sandbox",
+        "--die-with-parent", "--new-session",
+        "--clearenv", "--setenv", "PATH", SANDBOX_PATH,
+        *userland_args(),
+        "--proc", "/proc", "--dev", "/dev",
+        "--size", str(_LIMITS.tmp_bytes), "--tmpfs", "/tmp",
+        "--dir", HOME, "--dir", "/.dockyard/run",
+        "--ro-bind", str(files.daemon), f"/.dockyard/bin/sandboxd{files.daemon.suffix}",
+        "--ro-bind", str(files.kernel), f"/.dockyard/bin/kernel{files.kernel.suffix}",
+        "--ro-bind", str(files.zygote), f"/.dockyard/bin/zygote{files.zygote.suffix}",
+        "--ro-bind", str(files.seccomp), "/.dockyard/seccomp.bpf",
+        "--bind", str(boxes_dir), "/.dockyard/boxes",
+        "--bind", str(state / "run"), "/.dockyard/zrun",
+        "--remount-ro", "/",
+        "--chdir", "/",
+        "--json-status-fd", "3",
+        SANDBOX_PYTHON, "-I", "-S", f"/.dockyard/bin/zygote{files.zygote.suffix}",
+        f"/.dockyard/zrun/{SOCKET_NAME}",
+    ]  # fmt: skip
+
+
+class Nursery:
+    def __init__(self, box: Box, boxes_dir: Path) -> None:
+        self.box = box
+        self.boxes_dir = boxes_dir
+
+    @property
+    def socket_path(self) -> Path:
+        return self.box.state_dir / "run" / SOCKET_NAME
+
+    @classmethod
+    def start(cls, state: Path, boxes_dir: Path, files: NodeFiles) -> Nursery:
+        """Start the nursery and wait until its zygote accepts requests. Raises
+        SandboxError (nothing left running) when this node cannot run it."""
+        bwrap, _ = find_tools()
+        prepare_state_dir(state)
+        # One nursery per control plane (data directory) on this host.
+        key = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:16]
+        cgroup = create_pod_cgroup(f"sbx-nursery-{key}", _LIMITS, cgroup_driver())
+        box = Box.launch(state, cgroup, _bwrap_argv(bwrap, state, boxes_dir, files))
+        nursery = cls(box, boxes_dir)
+        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+        while not nursery.socket_path.exists():
+            if not box.alive() or time.monotonic() > deadline:
+                reason = box.failure() or "the zygote exited during start"
+                box.kill()
+                raise SandboxError(f"sandbox nursery failed to start: {reason}")
+            time.sleep(0.005)
+        return nursery
+
+    @classmethod
+    def adopt(cls, state: Path, boxes_dir: Path) -> Nursery | None:
+        """The nursery a previous control plane started, if it still runs."""
+        box = Box.adopt(state)
+        if box is None:
+            return None
+        nursery = cls(box, boxes_dir)
+        if not nursery.socket_path.exists():
+            box.kill()
+            return None
+        return nursery
+
+    def alive(self) -> bool:
+        return self.box.alive()
+
+    def kill(self) -> None:
+        """Kill the nursery and with it every sandbox it forked."""
+        self.box.kill()
+
+    def spawn(self, spec: BoxSpec) -> Box:
+        """A new sandbox forked by the zygote, returned once its daemon accepts connections
+        (blocking). Raises SandboxError, leaving nothing behind, when it cannot be made."""
+        if spec.network or spec.restore_archive is not None:
+            raise SandboxError("the nursery only makes sandboxes without network or snapshot")
+        if spec.state_dir.parent != self.boxes_dir:
+            raise SandboxError(f"{spec.state_dir} is not under {self.boxes_dir}")
+        prepare_state_dir(spec.state_dir)
+        cgroup = create_pod_cgroup(
+            f"sbx-{spec.sandbox_id}",
+            SandboxLimits(spec.memory_bytes, spec.cpu_millis, spec.pids, spec.tmp_bytes),
+            cgroup_driver(),
+        )
+        request = {
+            "id": spec.sandbox_id,
+            "home_bytes": spec.home_bytes,
+            "tmp_bytes": spec.tmp_bytes,
+            "hostname": spec.hostname,
+            "env": spec.env,
+        }
+        pid: int | None = None
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(_SPAWN_TIMEOUT_SECONDS)
+                conn.connect(str(self.socket_path))
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+                conn.sendall((json.dumps(request) + "\n").encode())
+                pid = _child_pid(conn)
+                # Placed before it runs anything of its own: every later process, and every
+                # page it touches from now on, is the sandbox's (cgroup v1 also moves what
+                # it touched since the fork).
+                _move_charges(cgroup)
+                for procs in cgroup.procs_files:
+                    procs.write_text(str(pid))
+                conn.sendall(b"g")
+                reply = _line(conn)
+            if not reply.get("ok"):
+                raise SandboxError(f"sandbox {spec.sandbox_id}: {reply.get('error')}")
+            return Box.record(spec.state_dir, pid, cgroup)
+        except (OSError, ValueError, SandboxError) as exc:
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 9)
+            cgroup.kill_all()
+            cgroup.remove()
+            if isinstance(exc, SandboxError):
+                raise
+            raise SandboxError(f"sandbox nursery cannot make {spec.sandbox_id}: {exc}") from exc
+
+
+def _move_charges(cgroup: PodCgroup) -> None:
+    for directory in cgroup.dirs:
+        switch = directory / "memory.move_charge_at_immigrate"
+        if switch.exists():
+            with contextlib.suppress(OSError):
+                switch.write_text("1")
+
+
+def _child_pid(conn: socket.socket) -> int:
+    """The host pid the kernel attached to the child's first message, or the zygote's
+    error."""
+    data, ancillary, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(struct.calcsize("3i")))
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and data == b"c":
+            pid: int = struct.unpack("3i", payload[: struct.calcsize("3i")])[0]
+            return pid
+    try:
+        message = json.loads(data) if data else {}
+    except ValueError:
+        message = {}
+    raise SandboxError(f"sandbox nursery: {message.get('error') or 'no child started'}")
+
+
+def _line(conn: socket.socket) -> dict[str, object]:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    if not data:
+        return {"error": "the child exited during its set-up"}
+    reply: dict[str, object] = json.loads(data)
+    return reply

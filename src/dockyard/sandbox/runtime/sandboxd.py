@@ -1,0 +1,705 @@
+"""The daemon inside every agent sandbox: runs commands, serves files, hosts code contexts.
+
+Runs as the sandbox's first process (uid 65534, inside bubblewrap, under seccomp) with the
+host's /usr/bin/python3; standard library only, never imports dockyard. The control plane
+reaches it over a Unix socket (argv[1]) bind-mounted out of the sandbox. Each connection
+carries one request: a JSON line ``{"op": ...}``, answered by JSON lines; the last one has
+``"final": true`` and, on failure, ``"error": {"code", "message"}`` with code one of
+``not_found``, ``invalid``, ``exists``, ``internal``. Ops that move bytes (``read``,
+``write``, ``snapshot``) put raw bytes after a JSON header line whose ``size`` says how many.
+
+Ops: ``health``; ``exec`` (streams ``start``, ``stdout``/``stderr`` base64 chunks, ``end``),
+``attach``, ``list_procs``, ``signal``, ``input``, ``close_stdin``; ``stat``, ``list_dir``,
+``mkdir``, ``move``, ``remove``, ``read``, ``write``; ``execute`` (code, streams the code
+interpreter's events), ``context_create``, ``context_list``, ``context_delete``,
+``context_restart``; ``snapshot`` (tar of the home and the contexts' saved globals,
+``unsaved`` names and the history in the header). On start, an archive at
+``/.dockyard/restore.tar`` (a hibernated sandbox's snapshot) is unpacked and its contexts
+are restored.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import queue
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+# typing is for the type checker only: importing it costs every sandbox's start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, BinaryIO
+
+HOME = "/home/user"
+STATE_DIR = "/tmp/.dockyard-state"
+RESTORE_ARCHIVE = "/.dockyard/restore.tar"
+# The node ships the kernel compiled to bytecode when it can.
+KERNEL = next(
+    (k for k in ("/.dockyard/bin/kernel.pyc", "/.dockyard/bin/kernel.py") if os.path.exists(k)),
+    "/.dockyard/bin/kernel.py",
+)
+HISTORY_LIMIT = 1000
+CHUNK = 65536
+
+
+class Failure(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _os_failure(exc: OSError, path: str) -> Failure:
+    if isinstance(exc, FileNotFoundError):
+        return Failure("not_found", f"path '{path}' does not exist")
+    if isinstance(exc, FileExistsError):
+        return Failure("exists", f"path '{path}' already exists")
+    return Failure("invalid", f"{path}: {exc.strerror or exc}")
+
+
+def resolve(path: str | None, cwd: str = HOME) -> str:
+    if not path:
+        raise Failure("invalid", "path is required")
+    if path.startswith("~"):
+        path = HOME + path[1:]
+    return os.path.normpath(os.path.join(cwd, path))
+
+
+class Conn:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reader: BinaryIO = sock.makefile("rb")
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sock.sendall((json.dumps(message) + "\n").encode())
+
+    def final(self, **fields: Any) -> None:
+        self.send({"final": True, **fields})
+
+
+# --- processes -----------------------------------------------------------------------
+
+
+class Proc:
+    def __init__(self, popen: subprocess.Popen[bytes], request: dict[str, Any]) -> None:
+        self.popen = popen
+        self.request = request
+        self.subscribers: list[queue.Queue[tuple[str, Any]]] = []
+        self.lock = threading.Lock()
+        self.open_streams = 2
+        self.end: tuple[str, Any] | None = None
+
+    def subscribe(self) -> queue.Queue[tuple[str, Any]]:
+        q: queue.Queue[tuple[str, Any]] = queue.Queue()
+        with self.lock:
+            if self.end is not None:
+                q.put(self.end)
+            else:
+                self.subscribers.append(q)
+        return q
+
+    def unsubscribe(self, q: queue.Queue[tuple[str, Any]]) -> None:
+        with self.lock:
+            if q in self.subscribers:
+                self.subscribers.remove(q)
+
+    def publish(self, event: tuple[str, Any]) -> None:
+        with self.lock:
+            for q in self.subscribers:
+                q.put(event)
+
+    def pump(self, stream: BinaryIO, name: str) -> None:
+        fd = stream.fileno()
+        while True:
+            data = os.read(fd, CHUNK)
+            if not data:
+                break
+            self.publish((name, data))
+        stream.close()
+        with self.lock:
+            self.open_streams -= 1
+            last = self.open_streams == 0
+        if last:
+            code = self.popen.wait()
+            end = ("end", code)
+            with self.lock:
+                self.end = end
+                subscribers, self.subscribers = self.subscribers, []
+            for q in subscribers:
+                q.put(end)
+            PROCS.pop(self.popen.pid, None)
+
+
+PROCS: dict[int, Proc] = {}
+HISTORY: list[dict[str, Any]] = []
+
+
+def _remember(entry: dict[str, Any]) -> None:
+    HISTORY.append({"time": time.time(), **entry})
+    del HISTORY[:-HISTORY_LIMIT]
+
+
+def _env(extra: dict[str, str] | None) -> dict[str, str]:
+    env = dict(BASE_ENV)
+    env.update(extra or {})
+    return env
+
+
+def op_exec(conn: Conn, request: dict[str, Any]) -> None:
+    cmd = request.get("cmd") or "/bin/bash"
+    args = [str(a) for a in request.get("args") or []]
+    cwd = resolve(request.get("cwd") or HOME)
+    _remember({"kind": "command", "cmd": cmd, "args": args, "cwd": cwd})
+    try:
+        popen = subprocess.Popen(
+            [cmd, *args],
+            cwd=cwd,
+            env=_env(request.get("envs")),
+            stdin=subprocess.PIPE if request.get("stdin") else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise _os_failure(exc, cwd if isinstance(exc, NotADirectoryError) else cmd) from exc
+    proc = Proc(
+        popen,
+        {
+            "cmd": cmd,
+            "args": args,
+            "cwd": cwd,
+            "envs": request.get("envs") or {},
+            "tag": request.get("tag"),
+        },
+    )
+    PROCS[popen.pid] = proc
+    subscription = proc.subscribe()
+    assert popen.stdout is not None and popen.stderr is not None
+    for stream, name in ((popen.stdout, "stdout"), (popen.stderr, "stderr")):
+        threading.Thread(target=proc.pump, args=(stream, name), daemon=True).start()
+    conn.send({"start": {"pid": popen.pid}})
+    _stream(conn, proc, subscription)
+
+
+def _stream(conn: Conn, proc: Proc, subscription: queue.Queue[tuple[str, Any]]) -> None:
+    try:
+        while True:
+            kind, value = subscription.get()
+            if kind == "end":
+                code = int(value)
+                status = (
+                    f"exit status {code}"
+                    if code >= 0
+                    else f"signal: {signal.Signals(-code).name.lower()}"
+                )
+                conn.final(end={"exit_code": code, "exited": code >= 0, "status": status})
+                return
+            conn.send({kind: base64.b64encode(value).decode()})
+    except OSError:
+        proc.unsubscribe(subscription)  # the caller went away; the process runs on
+
+
+def _proc(request: dict[str, Any]) -> Proc:
+    pid = request.get("pid")
+    tag = request.get("tag")
+    for proc in list(PROCS.values()):
+        if proc.popen.pid == pid or (tag and proc.request.get("tag") == tag):
+            return proc
+    raise Failure("not_found", f"process {pid or tag} not found")
+
+
+def op_attach(conn: Conn, request: dict[str, Any]) -> None:
+    proc = _proc(request)
+    subscription = proc.subscribe()
+    conn.send({"start": {"pid": proc.popen.pid}})
+    _stream(conn, proc, subscription)
+
+
+def op_list_procs(conn: Conn, request: dict[str, Any]) -> None:
+    conn.final(processes=[{"pid": pid, **p.request} for pid, p in list(PROCS.items())])
+
+
+def op_signal(conn: Conn, request: dict[str, Any]) -> None:
+    proc = _proc(request)
+    number = signal.SIGKILL if request.get("signal") == "SIGKILL" else signal.SIGTERM
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.popen.pid, number)
+    conn.final()
+
+
+def op_input(conn: Conn, request: dict[str, Any]) -> None:
+    proc = _proc(request)
+    if proc.popen.stdin is None:
+        raise Failure("invalid", "process was started without stdin")
+    proc.popen.stdin.write(base64.b64decode(request.get("data") or ""))
+    proc.popen.stdin.flush()
+    conn.final()
+
+
+def op_close_stdin(conn: Conn, request: dict[str, Any]) -> None:
+    proc = _proc(request)
+    if proc.popen.stdin is not None:
+        proc.popen.stdin.close()
+    conn.final()
+
+
+# --- filesystem ----------------------------------------------------------------------
+
+
+def entry(path: str) -> dict[str, Any]:
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        kind, target = "symlink", os.readlink(path)
+        try:
+            followed = os.stat(path)
+            kind = "dir" if stat.S_ISDIR(followed.st_mode) else "file"
+        except OSError:
+            pass
+    else:
+        kind, target = ("dir" if stat.S_ISDIR(st.st_mode) else "file"), None
+    return {
+        "name": os.path.basename(path) or "/",
+        "type": kind,
+        "path": path,
+        "size": st.st_size,
+        "mode": stat.S_IMODE(st.st_mode),
+        "permissions": stat.filemode(st.st_mode),
+        "owner": "user" if st.st_uid == os.getuid() else str(st.st_uid),
+        "group": "user" if st.st_gid == os.getgid() else str(st.st_gid),
+        "modified": st.st_mtime,
+        "symlink_target": target,
+    }
+
+
+def op_stat(conn: Conn, request: dict[str, Any]) -> None:
+    path = resolve(request.get("path"))
+    try:
+        conn.final(entry=entry(path))
+    except OSError as exc:
+        raise _os_failure(exc, path) from exc
+
+
+def op_list_dir(conn: Conn, request: dict[str, Any]) -> None:
+    root = resolve(request.get("path"))
+    depth = max(1, int(request.get("depth") or 1))
+    if not os.path.isdir(root):
+        raise Failure(
+            "not_found" if not os.path.exists(root) else "invalid",
+            f"path '{root}' is not a directory",
+        )
+    entries: list[dict[str, Any]] = []
+
+    def walk(directory: str, level: int) -> None:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            return
+        for name in names:
+            path = os.path.join(directory, name)
+            try:
+                info = entry(path)
+            except OSError:
+                continue
+            entries.append(info)
+            if level < depth and info["type"] == "dir" and info["symlink_target"] is None:
+                walk(path, level + 1)
+
+    walk(root, 1)
+    conn.final(entries=entries)
+
+
+def op_mkdir(conn: Conn, request: dict[str, Any]) -> None:
+    path = resolve(request.get("path"))
+    try:
+        os.makedirs(path)
+    except OSError as exc:
+        raise _os_failure(exc, path) from exc
+    conn.final(entry=entry(path))
+
+
+def op_move(conn: Conn, request: dict[str, Any]) -> None:
+    source = resolve(request.get("source"))
+    destination = resolve(request.get("destination"))
+    try:
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        os.rename(source, destination)
+    except OSError as exc:
+        raise _os_failure(exc, source) from exc
+    conn.final(entry=entry(destination))
+
+
+def op_remove(conn: Conn, request: dict[str, Any]) -> None:
+    path = resolve(request.get("path"))
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            import shutil  # imported on first use: it pulls in compression modules
+
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except OSError as exc:
+        raise _os_failure(exc, path) from exc
+    conn.final()
+
+
+def op_read(conn: Conn, request: dict[str, Any]) -> None:
+    path = resolve(request.get("path"))
+    try:
+        source = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise _os_failure(exc, path) from exc
+    with source:
+        if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+            raise Failure("invalid", f"path '{path}' is not a file")
+        size = os.fstat(source.fileno()).st_size
+        conn.send({"final": True, "size": size})
+        left = size
+        while left > 0:
+            data = source.read(min(CHUNK * 16, left))
+            if not data:
+                break
+            conn.sock.sendall(data)
+            left -= len(data)
+        if left:  # the file shrank while being read: keep the promised length
+            conn.sock.sendall(b"\0" * left)
+
+
+def op_write(conn: Conn, request: dict[str, Any]) -> None:
+    path = resolve(request.get("path"))
+    left = int(request.get("size") or 0)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        target = open(path, "wb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise _os_failure(exc, path) from exc
+    error: OSError | None = None
+    with target:
+        while left > 0:
+            data = conn.reader.read(min(CHUNK * 16, left))
+            if not data:
+                break
+            left -= len(data)
+            if error is None:
+                try:
+                    target.write(data)
+                except OSError as exc:
+                    error = exc
+        if error is None:
+            try:
+                target.flush()
+            except OSError as exc:
+                error = exc
+    if error is not None:
+        raise Failure("invalid", f"{path}: {error.strerror}")
+    conn.final(entry=entry(path))
+
+
+# --- code contexts -------------------------------------------------------------------
+
+
+class Kernel:
+    """One code context: a kernel.py process driven over two pipes."""
+
+    def __init__(self, context_id: str, cwd: str) -> None:
+        self.id = context_id
+        self.cwd = cwd
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.events: BinaryIO | None = None
+        self.requests: BinaryIO | None = None
+
+    def start(self) -> None:
+        to_kernel_r, to_kernel_w = os.pipe()
+        from_kernel_r, from_kernel_w = os.pipe()
+        self.process = subprocess.Popen(
+            [sys.executable, "-u", KERNEL, str(to_kernel_r), str(from_kernel_w)],
+            cwd=self.cwd,
+            env=_env(None),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(to_kernel_r, from_kernel_w),
+            start_new_session=True,
+        )
+        os.close(to_kernel_r)
+        os.close(from_kernel_w)
+        self.requests = os.fdopen(to_kernel_w, "wb")
+        self.events = os.fdopen(from_kernel_r, "rb")
+
+    def request(self, message: dict[str, Any]) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        assert self.requests is not None
+        self.requests.write((json.dumps(message) + "\n").encode())
+        self.requests.flush()
+
+    def event(self) -> dict[str, Any]:
+        assert self.events is not None
+        line = self.events.readline()
+        if not line:
+            raise Failure("internal", "the code context's process died")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for stream in (self.requests, self.events):
+            if stream is not None:
+                stream.close()
+        self.process = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "language": "python", "cwd": self.cwd}
+
+
+CONTEXTS: dict[str, Kernel] = {}
+CONTEXTS_LOCK = threading.Lock()
+DEFAULT_CONTEXT = "default"
+
+
+def _context(context_id: str | None) -> Kernel:
+    with CONTEXTS_LOCK:
+        key = context_id or DEFAULT_CONTEXT
+        kernel = CONTEXTS.get(key)
+        if kernel is None:
+            if context_id:
+                raise Failure("not_found", f"context {context_id} not found")
+            kernel = CONTEXTS[key] = Kernel(key, HOME)
+            kernel.ready.set()
+    kernel.ready.wait()
+    return kernel
+
+
+def op_execute(conn: Conn, request: dict[str, Any]) -> None:
+    if (request.get("language") or "python") != "python":
+        raise Failure("invalid", f"language {request.get('language')!r} is not supported")
+    kernel = _context(request.get("context_id"))
+    code = str(request.get("code") or "")
+    _remember({"kind": "code", "context": kernel.id, "code": code})
+    with kernel.lock:
+        kernel.request({"op": "execute", "code": code, "env_vars": request.get("env_vars") or {}})
+        while True:
+            event = kernel.event()
+            if event["type"] == "done":
+                conn.send(
+                    {"type": "number_of_executions", "execution_count": event["execution_count"]}
+                )
+                conn.final(type="end_of_execution")
+                return
+            event["timestamp"] = time.time_ns()
+            # A caller that left still has the execution's events drained.
+            with contextlib.suppress(OSError):
+                conn.send(event)
+
+
+def op_context_create(conn: Conn, request: dict[str, Any]) -> None:
+    if (request.get("language") or "python") != "python":
+        raise Failure("invalid", f"language {request.get('language')!r} is not supported")
+    kernel = Kernel(os.urandom(16).hex(), resolve(request.get("cwd") or HOME))
+    kernel.ready.set()
+    with CONTEXTS_LOCK:
+        CONTEXTS[kernel.id] = kernel
+    conn.final(context=kernel.describe())
+
+
+def op_context_list(conn: Conn, request: dict[str, Any]) -> None:
+    with CONTEXTS_LOCK:
+        contexts = [k.describe() for k in CONTEXTS.values()]
+    conn.final(contexts=contexts)
+
+
+def op_context_delete(conn: Conn, request: dict[str, Any]) -> None:
+    with CONTEXTS_LOCK:
+        kernel = CONTEXTS.pop(str(request.get("id")), None)
+    if kernel is None:
+        raise Failure("not_found", f"context {request.get('id')} not found")
+    with kernel.lock:
+        kernel.stop()
+    conn.final()
+
+
+def op_context_restart(conn: Conn, request: dict[str, Any]) -> None:
+    kernel = _context(str(request.get("id")))
+    with kernel.lock:
+        kernel.stop()
+    conn.final()
+
+
+# --- hibernation ---------------------------------------------------------------------
+
+
+def op_snapshot(conn: Conn, request: dict[str, Any]) -> None:
+    """Save every live context's globals under STATE_DIR, then stream a tar of the home
+    and STATE_DIR. Header: ``{"final", "size": -1, "unsaved": {ctx: [names]}, "history"}``;
+    the archive follows until the connection closes."""
+    os.makedirs(STATE_DIR, exist_ok=True)
+    for name in os.listdir(STATE_DIR):
+        os.unlink(os.path.join(STATE_DIR, name))
+    unsaved: dict[str, list[str]] = {}
+    with CONTEXTS_LOCK:
+        kernels = list(CONTEXTS.values())
+    contexts = []
+    for kernel in kernels:
+        with kernel.lock:
+            contexts.append(kernel.describe())
+            if kernel.process is None or kernel.process.poll() is not None:
+                continue
+            kernel.request({"op": "save", "path": f"{STATE_DIR}/ctx-{kernel.id}.pkl"})
+            event = kernel.event()
+            unsaved[kernel.id] = list(event.get("unsaved") or [])
+    with open(f"{STATE_DIR}/meta.json", "w") as meta:
+        json.dump({"contexts": contexts, "history": HISTORY}, meta)
+    conn.send({"final": True, "size": -1, "unsaved": unsaved, "history": len(HISTORY)})
+    tar = subprocess.Popen(
+        ["tar", "-C", "/", "-cf", "-", HOME.lstrip("/"), STATE_DIR.lstrip("/")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert tar.stdout is not None
+    while True:
+        data = tar.stdout.read(CHUNK * 16)
+        if not data:
+            break
+        conn.sock.sendall(data)
+    tar.wait()
+
+
+def restore() -> None:
+    """Unpack a hibernated sandbox's archive and bring its contexts back (in a thread, so
+    the daemon answers at once; executions wait for their context)."""
+    if not os.path.exists(RESTORE_ARCHIVE):
+        return
+    subprocess.run(
+        [
+            "tar",
+            "-C",
+            "/",
+            "-xf",
+            RESTORE_ARCHIVE,
+            "--no-same-owner",
+            "--no-same-permissions",
+            HOME.lstrip("/"),
+            STATE_DIR.lstrip("/"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+    try:
+        with open(f"{STATE_DIR}/meta.json") as meta_file:
+            meta = json.load(meta_file)
+    except (OSError, ValueError):
+        return
+    HISTORY.extend(meta.get("history") or [])
+    pending: list[Kernel] = []
+    with CONTEXTS_LOCK:
+        for described in meta.get("contexts") or []:
+            kernel = Kernel(described["id"], described.get("cwd") or HOME)
+            CONTEXTS[kernel.id] = kernel
+            pending.append(kernel)
+
+    def load(kernel: Kernel) -> None:
+        try:
+            path = f"{STATE_DIR}/ctx-{kernel.id}.pkl"
+            if os.path.exists(path):
+                kernel.request({"op": "load", "path": path})
+                kernel.event()
+        except Exception:
+            kernel.stop()
+        finally:
+            kernel.ready.set()
+
+    for kernel in pending:
+        threading.Thread(target=load, args=(kernel,), daemon=True).start()
+
+
+def op_set_env(conn: Conn, request: dict[str, Any]) -> None:
+    """Environment for every later command and new context (a claimed pool sandbox gets
+    its create request's env this way)."""
+    BASE_ENV.update({str(k): str(v) for k, v in (request.get("envs") or {}).items()})
+    conn.final()
+
+
+def op_health(conn: Conn, request: dict[str, Any]) -> None:
+    conn.final(ok=True, pid=os.getpid())
+
+
+def op_history(conn: Conn, request: dict[str, Any]) -> None:
+    conn.final(history=HISTORY)
+
+
+OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
+
+
+def handle(sock: socket.socket) -> None:
+    conn = Conn(sock)
+    try:
+        line = conn.reader.readline()
+        if not line:
+            return
+        request = json.loads(line)
+        op = OPS.get(str(request.get("op")))
+        if op is None:
+            raise Failure("invalid", f"unknown op {request.get('op')!r}")
+        op(conn, request)
+    except Failure as failure:
+        _try_final(conn, {"code": failure.code, "message": failure.message})
+    except (ValueError, TypeError, KeyError) as exc:
+        _try_final(conn, {"code": "invalid", "message": str(exc)})
+    except OSError:
+        pass
+    except Exception as exc:
+        _try_final(conn, {"code": "internal", "message": f"{type(exc).__name__}: {exc}"})
+    finally:
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+def _try_final(conn: Conn, error: dict[str, str]) -> None:
+    with contextlib.suppress(OSError):
+        conn.final(error=error)
+
+
+BASE_ENV: dict[str, str] = {}
+
+
+def main(on_listening: Callable[[], None] | None = None) -> None:
+    """Serve the socket argv[1]; `on_listening` runs once it accepts connections."""
+    path = sys.argv[1]
+    BASE_ENV.update(
+        {k: v for k, v in os.environ.items() if k not in ("DOCKYARD_SANDBOXD",)},
+        HOME=HOME,
+        USER="user",
+        LANG=os.environ.get("LANG", "C.UTF-8"),
+    )
+    os.chdir(HOME)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    restore()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path + ".new")
+    os.chmod(path + ".new", 0o600)
+    server.listen(256)
+    os.rename(path + ".new", path)  # the socket appears only once it accepts
+    if on_listening is not None:
+        on_listening()
+    while True:
+        client, _ = server.accept()
+        threading.Thread(target=handle, args=(client,), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""The sandbox zygote: a fork server that turns itself into fresh sandboxes in milliseconds.
+
+Runs as the only process of the node's nursery (a bubblewrap sandbox with the same
+read-only userland as every sandbox, uid 65534, its own user namespace in which it keeps
+its capabilities, no way to create further user namespaces) with the host's
+/usr/bin/python3; standard library only, never imports dockyard. It has the daemon
+(`sandboxd`) loaded, so a new sandbox costs a fork instead of an interpreter start.
+
+Protocol on the Unix socket argv[1] (the control plane is the only client): one request
+per connection, a JSON line ``{"id", "home_bytes", "tmp_bytes", "hostname", "env"}``. The
+zygote forks; the child enters new mount, pid, ipc, uts and network namespaces and forks
+the sandbox's first process, which then, on that same connection:
+
+1. sends one byte with its credentials attached (SCM_CREDENTIALS: the kernel gives the
+   control plane its pid as the host sees it) and waits for one byte back, by which time
+   the control plane has moved it into the sandbox's cgroup;
+2. makes its mounts private, mounts its own /proc, /tmp and /home/user (size-capped tmpfs),
+   /dev/shm and /dev/pts, binds its run directory to /.dockyard/run, covers every other
+   sandbox's directory and the zygote's socket, and makes /dev read-only;
+3. sets its hostname, brings loopback up, closes every inherited descriptor, empties its
+   bounding set and drops every capability, sets no_new_privs and installs the seccomp
+   filter (the same program bubblewrap installs for a sandbox started on its own);
+4. forks the daemon, which answers ``{"ok": true}`` once its socket accepts connections
+   (an ``{"error"}`` is sent instead if any step fails), and stays as the sandbox's init:
+   it reaps orphans and ends the sandbox when the daemon ends.
+
+Sandboxes share the nursery's user namespace, in which they hold no capability; each has
+its own pid namespace, so neither the zygote nor another sandbox is visible to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import gc
+import json
+import os
+import select
+import socket
+import struct
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from dockyard.sandbox.runtime import sandboxd
+else:
+    # The daemon, loaded once here and inherited by every sandbox.
+    sys.path.insert(0, "/.dockyard/bin")
+    import sandboxd
+
+SECCOMP_FILE = "/.dockyard/seccomp.bpf"
+BOXES = "/.dockyard/boxes"
+ZYGOTE_RUN = "/.dockyard/zrun"
+RUN = "/.dockyard/run"
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+PR_SET_CHILD_SUBREAPER = 36
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Fprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    _check(
+        libc.mount(
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
+
+
+def _loopback_up() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sh14x", b"lo", 0)
+        flags = struct.unpack("16sh14x", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh14x", b"lo", flags | IFF_UP))
+
+
+def _drop_privileges(program: bytes) -> None:
+    with open("/proc/sys/kernel/cap_last_cap") as source:
+        last = int(source.read())
+    for cap in range(last + 1):
+        _check(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop bounding set")
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable x 2: all empty
+    _check(libc.capset(header, data), "capset")
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = Fprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
+
+
+def _become_sandbox(conn: socket.socket, request: dict[str, Any], program: bytes) -> None:
+    """In the sandbox's first process (pid 1 of its namespace): steps 1-3 above."""
+    os.setsid()
+    conn.sendmsg(
+        [b"c"],
+        [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS,
+          struct.pack("3i", os.getpid(), os.getuid(), os.getgid()))],
+    )  # fmt: skip
+    if conn.recv(1) != b"g":
+        raise OSError("the control plane did not place the sandbox")
+    # Its own cgroup is now the root of what it sees of the cgroup tree.
+    _check(libc.unshare(CLONE_NEWCGROUP), "unshare cgroup namespace")
+    sandbox_id = str(request["id"])
+    if not sandbox_id.isalnum():
+        raise ValueError(f"bad sandbox id {sandbox_id!r}")
+    home_bytes, tmp_bytes = int(request["home_bytes"]), int(request["tmp_bytes"])
+    uid, gid = os.getuid(), os.getgid()
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for entry in ("sys", "sysrq-trigger", "irq", "bus"):  # read-only, as bubblewrap does
+        if os.path.exists(f"/proc/{entry}"):
+            _mount(f"/proc/{entry}", f"/proc/{entry}", None, MS_BIND | MS_REC)
+            _mount(None, f"/proc/{entry}", None,
+                   MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)  # fmt: skip
+    tmpfs = MS_NOSUID | MS_NODEV
+    _mount("tmpfs", "/tmp", "tmpfs", tmpfs, f"size={tmp_bytes},mode=1777")
+    _mount("tmpfs", sandboxd.HOME, "tmpfs", tmpfs,
+           f"size={home_bytes},mode=0700,uid={uid},gid={gid}")  # fmt: skip
+    _mount("tmpfs", "/dev/shm", "tmpfs", tmpfs, "size=65536k,mode=1777")
+    _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+           "newinstance,ptmxmode=0666,mode=0620")  # fmt: skip
+    _mount(f"{BOXES}/{sandbox_id}/run", RUN, None, MS_BIND)
+    # The nursery's mounts are locked in this namespace (it belongs to a nested user
+    # namespace), so they are covered rather than detached: an empty read-only tmpfs over
+    # every sandbox's directory and over the zygote's socket.
+    for hidden in (BOXES, ZYGOTE_RUN):
+        _mount("tmpfs", hidden, "tmpfs", MS_RDONLY | tmpfs | MS_NOEXEC, "size=4k,mode=0555")
+    _mount(None, "/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    socket.sethostname(str(request.get("hostname") or "sandbox"))
+    _loopback_up()
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.closerange(3, conn.fileno())
+    os.closerange(conn.fileno() + 1, 65536)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    env.update({str(k): str(v) for k, v in (request.get("env") or {}).items()})
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir("/")
+    _drop_privileges(program)
+
+
+def _child(conn: socket.socket, request: dict[str, Any], program: bytes) -> None:
+    """The forked child: new namespaces, then the sandbox's first process. Never returns."""
+    code = 1
+    try:
+        _check(
+            libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET),
+            "unshare",
+        )
+        if os.fork() != 0:
+            os._exit(0)  # the sandbox's first process is reparented to the zygote
+        _become_sandbox(conn, request, program)
+        daemon = os.fork()
+        if daemon == 0:
+
+            def listening() -> None:
+                conn.sendall(b'{"ok": true}\n')
+                conn.close()
+
+            sys.argv = ["sandboxd", f"{RUN}/d.sock"]
+            sandboxd.main(on_listening=listening)
+        conn.close()
+        _init(daemon)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            conn.sendall((json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n").encode())
+    finally:
+        os._exit(code)
+
+
+def _init(daemon: int) -> None:
+    """Pid 1 of the sandbox: reaps every orphan (a fork bomb's leftovers would otherwise
+    hold the pids limit) and ends the sandbox when the daemon ends. Never returns."""
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        except InterruptedError:
+            continue
+        if pid == daemon:
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def _reap() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+def main() -> None:
+    path = sys.argv[1]
+    with open(SECCOMP_FILE, "rb") as source:
+        program = source.read()
+    _check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
+    # Everything loaded so far is shared with every sandbox: keep the collector from
+    # walking (and so copying) those pages in each of them.
+    gc.freeze()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path + ".new")
+    os.chmod(path + ".new", 0o600)
+    server.listen(64)
+    os.rename(path + ".new", path)
+    while True:
+        ready, _, _ = select.select([server], [], [], 0.5)
+        _reap()
+        if not ready:
+            continue
+        conn, _ = server.accept()
+        try:
+            conn.settimeout(5)
+            line = conn.makefile("rb").readline()
+            request = json.loads(line)
+            conn.settimeout(None)
+            if os.fork() == 0:
+                server.close()
+                _child(conn, request, program)
+        except (OSError, ValueError) as exc:
+            with contextlib.suppress(OSError):
+                conn.sendall((json.dumps({"error": str(exc)}) + "\n").encode())
+        finally:
+            conn.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Fixtures for the agent-sandbox tests: an E2B environment pointed at the real control
+plane (`plane`), with one API key per tenant."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.conftest import free_port
+
+from dockyard.sandbox import issue_key
+from dockyard.server import BackgroundControlPlane, ControlPlaneConfig
+
+
+def traversable(path: Path) -> Path:
+    """Make `path` and its parents searchable by uid 65534 (pytest's base is 0700)."""
+    for directory in (path, *path.parents):
+        if directory == Path("/"):
+            break
+        mode = directory.stat().st_mode & 0o7777
+        if mode & 0o001 == 0:
+            os.chmod(directory, mode | 0o011)
+    return path
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundControlPlane]:
+    """A real control plane whose data directory sandboxes can reach."""
+    data_dir = traversable(tmp_path_factory.mktemp("dockyard"))
+    config = ControlPlaneConfig(host="127.0.0.1", port=free_port(), data_dir=data_dir)
+    with BackgroundControlPlane(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api_key(plane: BackgroundControlPlane) -> str:
+    return issue_key(plane.cp.data_dir, "acme")
+
+
+@pytest.fixture(scope="module")
+def other_key(plane: BackgroundControlPlane) -> str:
+    return issue_key(plane.cp.data_dir, "globex")
+
+
+@pytest.fixture(scope="module")
+def e2b_env(plane: BackgroundControlPlane, api_key: str) -> Iterator[None]:
+    patch = pytest.MonkeyPatch()
+    patch.setenv("E2B_API_URL", plane.url)
+    patch.setenv("E2B_SANDBOX_URL", plane.url)
+    patch.setenv("E2B_API_KEY", api_key)
+    patch.delenv("E2B_DEBUG", raising=False)
+    yield
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def e2b_http(plane: BackgroundControlPlane, api_key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=plane.url, headers={"X-API-Key": api_key}, timeout=30) as client:
+        yield client

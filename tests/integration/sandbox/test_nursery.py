@@ -1,0 +1,53 @@
+"""The node's nursery: sandboxes are forked from it, and when it ends (taking the sandboxes
+it forked with it) the next create starts a new one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from dockyard.sandbox import SandboxService
+from dockyard.store import ObjectStore
+
+
+async def _scenario(root: Path) -> None:
+    store = ObjectStore(root / "state.db")
+    service = SandboxService(store, root)
+    await service.start()
+    try:
+        first = await service.create("acme", "base")
+        nursery = service.nursery
+        assert nursery is not None and first.box is not None
+        assert first.box.cgroup.pids(), "the sandbox runs in its own cgroup"
+
+        await asyncio.to_thread(nursery.kill)
+        for _ in range(500):  # the kernel ends the nursery's pid namespaces right after
+            if not first.box.alive():
+                break
+            await asyncio.sleep(0.01)
+        assert not first.box.alive()
+
+        second = await service.create("acme", "base")
+        assert service.nursery is not None and service.nursery is not nursery
+        assert second.box is not None and second.box.alive()
+        reply = [m async for m in second.client.stream("exec", cmd="/bin/echo", args=["ok"])]
+        assert reply[-1]["end"]["exit_code"] == 0
+    finally:
+        for record in list(service.records.values()):
+            await service.kill("acme", record.sandbox_id)
+        await service.stop()
+        store.close()
+    assert service.nursery is None, "the nursery ends with the last sandbox"
+
+
+def test_a_new_nursery_replaces_one_that_ended() -> None:
+    # Short enough for the sandboxes' Unix socket paths; searchable by the sandbox user.
+    root = Path(tempfile.mkdtemp(prefix="dockyard-test-"))
+    os.chmod(root, 0o711)
+    try:
+        asyncio.run(asyncio.wait_for(_scenario(root), 60))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
