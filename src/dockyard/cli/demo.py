@@ -150,6 +150,12 @@ def run_demo(data_dir: Path | None = None, keep: bool = False) -> int:
             verdicts.append(
                 ("workflow (Argo API)", _workflow_stage(console, plane.url, plane.cp.token))
             )
+            verdicts.append(
+                (
+                    "inference (OpenAI SDK via gateway)",
+                    _inference_stage(console, plane.url, plane.cp.token),
+                )
+            )
             verdicts.append(("agent sandbox (E2B SDK)", _agent_stage(console, plane.url, root)))
     finally:
         if owns_dir and not keep:
@@ -196,6 +202,13 @@ def _workflow_stage(console: Console, url: str, token: str) -> bool:
     from dockyard.workflows.demo import run_workflow_stage
 
     return run_workflow_stage(url, token, console)
+
+
+def _inference_stage(console: Console, url: str, token: str) -> bool:
+    console.rule("Inference: a RoleBasedGroup of prefill/decode engines behind the gateway")
+    from dockyard.serving.demo import run_inference_stage
+
+    return run_inference_stage(url, token, console)
 
 
 def _agent_stage(console: Console, url: str, data_dir: Path) -> bool:
