@@ -32,6 +32,7 @@ system-deps:
 	command -v fusermount3 >/dev/null 2>&1 || missing="$$missing fuse3"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	[ -x /usr/bin/python3 ] || missing="$$missing python3"; \
+	$(PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
