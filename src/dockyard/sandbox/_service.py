@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.api.errors import AlreadyExistsError, NotFoundError
+from dockyard.node.paths import state_root
 from dockyard.node.sandbox.isolation import SandboxError
 from dockyard.sandbox._keys import new_access_token
 from dockyard.sandbox._kinds import (
@@ -143,7 +144,9 @@ class SandboxService:
         self, store: ObjectStore, data_dir: Path, clock: Callable[[], float] = time.time
     ) -> None:
         self.store = store
-        self.root = data_dir / "sandbox"
+        # Sandbox state must be reachable by uid 65534 (see dockyard.node.paths); the
+        # tenants' API keys stay in the private data directory.
+        self.root = state_root(data_dir, "sandbox")
         self.boxes_dir = self.root / "boxes"
         self.snapshots_dir = self.root / "snapshots"
         self.node_dir = self.root / "node"
