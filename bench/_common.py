@@ -6,20 +6,15 @@ from __future__ import annotations
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+from dockyard.testing import DockyardUp, free_port  # noqa: F401  (re-exported for benches)
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -56,49 +51,19 @@ BARE_SANDBOX_ARGV = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class RunningPlane:
-    url: str
-    token: str
-    data_dir: Path
-
-
 @contextmanager
-def control_plane(*args: str) -> Iterator[RunningPlane]:
+def control_plane(*args: str) -> Iterator[DockyardUp]:
     """``dockyard up`` in its own process (as users run it), on a free port, with a fresh
-    data directory; stopped with SIGTERM afterwards. Extra ``args`` go to ``up``."""
-    dockyard = Path(sys.executable).parent / "dockyard"
+    data directory; stopped with SIGTERM afterwards. Extra ``args`` go to ``up``. The
+    yielded object has ``url``, ``token`` and ``data_dir``."""
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-") as data_dir:
         os.chmod(data_dir, 0o711)
-        port = free_port()
-        proc = subprocess.Popen(
-            [str(dockyard), "up", "--port", str(port), "--data-dir", data_dir, *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
+        plane = DockyardUp(Path(data_dir), args=args)
+        plane.start().close()
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("dockyard up did not start")
-                time.sleep(0.05)
-            token = (Path(data_dir) / "token").read_text().strip()
-            yield RunningPlane(url, token, Path(data_dir))
+            yield plane
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
+            plane.terminate()
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

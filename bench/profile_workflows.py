@@ -16,21 +16,24 @@ import pstats
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import workflow_throughput
 import yappi
-from _common import RunningPlane, free_port
+from _common import free_port
 
 from dockyard.server import BackgroundControlPlane, ControlPlaneConfig
 
 
 @contextlib.contextmanager
-def in_process_plane() -> Iterator[RunningPlane]:
+def in_process_plane() -> Iterator[SimpleNamespace]:
+    """The control plane in this process (so the profiler sees it), shaped like
+    ``_common.control_plane``'s value: ``url``, ``token``, ``data_dir``."""
     with tempfile.TemporaryDirectory(prefix="dockyard-profile-") as data_dir:
         os.chmod(data_dir, 0o711)
         config = ControlPlaneConfig(host="127.0.0.1", port=free_port(), data_dir=Path(data_dir))
         with BackgroundControlPlane(config) as plane:
-            yield RunningPlane(plane.url, plane.cp.token, Path(data_dir))
+            yield SimpleNamespace(url=plane.url, token=plane.cp.token, data_dir=Path(data_dir))
 
 
 if __name__ == "__main__":

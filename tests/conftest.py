@@ -3,7 +3,9 @@ sandboxed Pods, and an HTTP client that carries its token."""
 
 from __future__ import annotations
 
-import socket
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +15,7 @@ import httpx
 import pytest
 
 from dockyard.server import BackgroundControlPlane, ControlPlaneConfig
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from dockyard.testing import DockyardUp, free_port
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +56,23 @@ def wait_for_phase(
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A temporary directory the sandbox user can traverse (pytest's own are 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="dockyard-test-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def up(open_tmp: Path) -> Iterator[DockyardUp]:
+    """``dockyard up`` as a child process on a fresh data directory (not started yet)."""
+    data_dir = open_tmp / "data"
+    data_dir.mkdir()
+    process = DockyardUp(data_dir)
+    yield process
+    if process.running():
+        process.terminate()

@@ -155,15 +155,20 @@ def test_bad_input_is_rejected_with_field(
 
 
 @pytest.mark.parametrize(
-    "path",
-    [f"{PODS}/a..b", "/api/v1/namespaces/a..b/pods", f"{PODS}/..%2Fetc"],
-    ids=["dotdot", "ns", "slash"],
+    ("path", "status", "reason"),
+    [
+        pytest.param(f"{PODS}/a..b", 400, "BadRequest", id="dotdot-name"),
+        pytest.param("/api/v1/namespaces/a..b/pods", 400, "BadRequest", id="dotdot-namespace"),
+        # '%2F' decodes into extra path segments that no route serves: nothing escapes.
+        pytest.param(f"{PODS}/..%2F..%2Fetc%2Fpasswd", 404, "NotFound", id="encoded-slash"),
+    ],
 )
-def test_bad_names_in_path_are_400(http: httpx.Client, path: str) -> None:
+def test_bad_names_in_path_are_rejected(
+    http: httpx.Client, path: str, status: int, reason: str
+) -> None:
     response = http.get(path)
-    assert response.status_code in (400, 404)
-    if response.status_code == 400:
-        assert response.json()["reason"] == "BadRequest"
+    assert response.status_code == status
+    assert response.json()["reason"] == reason
 
 
 def test_unknown_kind_is_404(http: httpx.Client) -> None:

@@ -303,6 +303,8 @@ class Condition(ApiModel):
 
 
 PodPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
+POD_TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+"""Phases a Pod never leaves."""
 
 
 class PodStatus(ApiModel):

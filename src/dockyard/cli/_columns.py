@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dockyard.api.annotations import GPU_ASSIGNMENT
 from dockyard.client import KindInfo
 
 Object = dict[str, Any]
@@ -117,7 +118,7 @@ def gpus(obj: Object, _now: datetime) -> str:
     """The GPU devices the scheduler assigned and the share of each: ``0,1`` for whole
     GPUs, ``2@500m`` for half of device 2, ``<none>`` otherwise."""
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    raw = annotations.get("dockyard.dev/gpu-assignment")
+    raw = annotations.get(GPU_ASSIGNMENT)
     if not raw:
         return "<none>"
     try:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.api.conditions import set_condition
+from dockyard.api.core import POD_TERMINAL_PHASES
 from dockyard.api.errors import ApiError
 from dockyard.control import Clock, Controller, Manager, ObjectKey, Result, SystemClock
 from dockyard.node.paths import pods_root
@@ -39,7 +40,7 @@ from dockyard.store import ObjectStore, StoreEvent, format_time
 log = logging.getLogger("dockyard.node")
 POD = "v1/Pod"
 NODE = "v1/Node"
-TERMINAL = frozenset({"Succeeded", "Failed"})
+TERMINAL = POD_TERMINAL_PHASES
 RUNNING_POLL_SECONDS = 1.0
 
 
@@ -243,10 +244,10 @@ class NodeAgent:
                 key, "DeadlineExceeded", f"Pod was active on the node longer than {deadline}s"
             )
             return None
+        # status() samples liveness before reading the records, so a supervisor that has
+        # just exited is reported finished with whatever it recorded.
         sandbox_status = sandbox.status()
-        if not sandbox_status.finished and not sandbox.alive():
-            sandbox_status = sandbox.status()  # the supervisor may have just written its marker
-        if sandbox_status.finished or not sandbox.alive():
+        if sandbox_status.finished:
             self._write_final(key, pod, sandbox_status)
             if not sandbox.alive():
                 sandbox.cleanup()

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dockyard.api.annotations import GPU_ENV as GPU_ENV_ANNOTATION
+from dockyard.api.annotations import GPU_IDS as GPU_IDS_ANNOTATION
 from dockyard.api.resources import pod_limits
 from dockyard.node.sandbox import (
     ContainerSpec,
@@ -20,8 +22,6 @@ from dockyard.node.sandbox import (
     VolumeSpec,
 )
 
-GPU_IDS_ANNOTATION = "dockyard.dev/gpu-ids"
-GPU_ENV_ANNOTATION = "dockyard.dev/gpu-env"
 DEFAULT_PIDS_LIMIT = 1024
 
 

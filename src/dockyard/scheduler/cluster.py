@@ -16,14 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from dockyard.api.annotations import GPU_ASSIGNMENT as GPU_ASSIGNMENT_ANNOTATION
+from dockyard.api.core import POD_TERMINAL_PHASES
 from dockyard.api.resources import amounts
 from dockyard.scheduler.framework import BoolArray, ClusterSnapshot, CycleState, PodRequest
 from dockyard.scheduler.framework._types import DeviceShare
 from dockyard.scheduler.requests import node_spec, pod_request
 
 log = logging.getLogger("dockyard.scheduler")
-TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
-GPU_ASSIGNMENT_ANNOTATION = "dockyard.dev/gpu-assignment"
+TERMINAL_PHASES = POD_TERMINAL_PHASES
 NODE_SELECTOR_KEY = "nodeSelector"
 
 

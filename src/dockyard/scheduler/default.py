@@ -17,14 +17,17 @@ import heapq
 import itertools
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from dockyard.api.annotations import GPU_ASSIGNMENT as GPU_ASSIGNMENT_ANNOTATION
+from dockyard.api.annotations import GPU_ENV as GPU_ENV_ANNOTATION
+from dockyard.api.annotations import GPU_IDS as GPU_IDS_ANNOTATION
 from dockyard.api.conditions import set_condition
 from dockyard.api.errors import ApiError
 from dockyard.scheduler.cluster import (
-    GPU_ASSIGNMENT_ANNOTATION,
     NODE_SELECTOR_KEY,
     TERMINAL_PHASES,
     Assignment,
@@ -32,7 +35,15 @@ from dockyard.scheduler.cluster import (
     NodeEligibility,
     encode_devices,
 )
-from dockyard.scheduler.framework import SUCCESS, CycleState, Framework, PodRequest, Status
+from dockyard.scheduler.framework import (
+    SUCCESS,
+    CycleState,
+    Framework,
+    PodRequest,
+    Status,
+    WeightedPlugin,
+    unschedulable,
+)
 from dockyard.scheduler.framework._types import Decision, device_env
 from dockyard.scheduler.plugins import TypicalPods, policy_profile
 from dockyard.scheduler.requests import pod_request
@@ -42,8 +53,6 @@ log = logging.getLogger("dockyard.scheduler")
 POD = "v1/Pod"
 NODE = "v1/Node"
 SCHEDULER_NAMES = frozenset({None, "", "default-scheduler", "dockyard"})
-GPU_IDS_ANNOTATION = "dockyard.dev/gpu-ids"
-GPU_ENV_ANNOTATION = "dockyard.dev/gpu-env"
 POD_STATE_KEY = "pod"
 POLICY = "dockyard"
 REFRESH_TYPICAL_EVERY = 64
@@ -82,8 +91,6 @@ class StoreBinder:
         try:
             self.store.mutate(POD, namespace, name, write)
         except (_AlreadyBound, ApiError) as exc:
-            from dockyard.scheduler.framework import unschedulable
-
             return unschedulable(self.name, f"binding failed: {type(exc).__name__}")
         return SUCCESS
 
@@ -210,7 +217,9 @@ class DefaultScheduler:
                 np.random.default_rng(0),
                 extra_filters=(NodeEligibility(self.cluster),),
             )
-            self._fw = Framework(_with_binder(profile, self.binder))
+            self._fw = Framework(
+                replace(profile, plugins=(*profile.plugins, WeightedPlugin(self.binder)))
+            )
             self._fw_generation = self.cluster.generation
             self._binds_since_refresh = 0
         return self._fw
@@ -248,12 +257,6 @@ class DefaultScheduler:
 
         with contextlib.suppress(ApiError):
             self.store.mutate(POD, namespace, name, mark)
-
-
-def _with_binder(profile: Any, binder: StoreBinder) -> Any:
-    from dockyard.scheduler.framework import profile as make_profile
-
-    return make_profile(profile.name, *((wp.plugin, wp.weight) for wp in profile.plugins), binder)
 
 
 class _AlreadyBound(Exception):

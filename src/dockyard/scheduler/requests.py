@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from dockyard.api.annotations import GPU_MODEL as GPU_MODEL_ANNOTATION
+from dockyard.api.core import RESOURCE_GPU_MEMORY, RESOURCE_GPU_MILLI
 from dockyard.api.resources import amounts, pod_requests
 from dockyard.scheduler.framework import PodRequest
 from dockyard.scheduler.framework._types import GPU_MILLI_PER_DEVICE, NodeSpec
 
 GPU = "nvidia.com/gpu"
-GPU_MILLI = "dockyard.dev/gpu-milli"
-GPU_MEMORY = "dockyard.dev/gpu-memory"
-GPU_MODEL_ANNOTATION = "dockyard.dev/gpu-model"
+GPU_MILLI = RESOURCE_GPU_MILLI
+GPU_MEMORY = RESOURCE_GPU_MEMORY
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 MIB = 2**20
 

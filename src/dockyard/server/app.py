@@ -7,15 +7,23 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dockyard._version import __version__
 from dockyard.api import REGISTRY
-from dockyard.api.errors import ApiError, BadRequestError, FieldCause, UnauthorizedError
+from dockyard.api.errors import (
+    ApiError,
+    BadRequestError,
+    FieldCause,
+    NotFoundError,
+    UnauthorizedError,
+)
 from dockyard.server.auth import PUBLIC_PATHS
 from dockyard.server.controlplane import ControlPlane
 from dockyard.server.metrics import ControlPlaneMetrics
@@ -49,6 +57,18 @@ def create_app(cp: ControlPlane) -> Any:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
         return JSONResponse(exc.to_status(), status_code=exc.code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Routing failures (no route, wrong method) answer with the same Status body as
+        # every other API error; e.g. '..%2F' decodes into segments no route serves.
+        body = NotFoundError(f"the server could not find {request.url.path}").to_status()
+        if exc.status_code != 404:
+            phrase = HTTPStatus(exc.status_code).phrase
+            body.update(
+                reason=phrase.replace(" ", ""), message=str(exc.detail), code=exc.status_code
+            )
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> Response:

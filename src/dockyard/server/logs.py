@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 
+from dockyard.api.core import POD_TERMINAL_PHASES
 from dockyard.api.errors import BadRequestError, FieldCause
 from dockyard.server.objects_api import check_path_name
 
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from dockyard.server.controlplane import ControlPlane
 
 POD = "v1/Pod"
-TERMINAL = ("Succeeded", "Failed")
 FOLLOW_POLL_SECONDS = 0.1
 CHUNK = 64 * 1024
 
@@ -89,7 +89,7 @@ class PodLogs:
             finished = (
                 current is None
                 or current["metadata"]["uid"] != uid
-                or (current.get("status") or {}).get("phase") in TERMINAL
+                or (current.get("status") or {}).get("phase") in POD_TERMINAL_PHASES
             )
             if path.exists():
                 with path.open("rb") as handle:

@@ -310,13 +310,8 @@ class ObjectsApi:
         deleted = self.store.delete(info.key, namespace or CLUSTER_SCOPE, name, resource_version=rv)
         if info.key == "v1/Namespace":
             self.store.delete_namespace_contents(name)
-        status = (
-            202
-            if deleted["metadata"].get("deletionTimestamp")
-            and self.store.try_get(info.key, namespace or CLUSTER_SCOPE, name)
-            else 200
-        )
-        return json_response(deleted, status)
+        # With finalizers left the object is only marked for deletion (still stored).
+        return json_response(deleted, 202 if deleted["metadata"].get("finalizers") else 200)
 
 
 class _UnsupportedMedia(ApiError):

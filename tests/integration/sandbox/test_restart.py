@@ -5,42 +5,17 @@ state and files intact; a hibernated one wakes with its state restored."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from e2b_code_interpreter import Sandbox
-from tests.conftest import free_port
-from tests.integration.test_crash import UpProcess
 
 from dockyard.sandbox import issue_key
-
-
-@pytest.fixture
-def up(open_tmp: Path) -> Iterator[UpProcess]:
-    data_dir = open_tmp / "data"
-    data_dir.mkdir()
-    process = UpProcess(data_dir, free_port())
-    yield process
-    if process.proc is not None and process.proc.poll() is None:
-        process.terminate()
-
-
-@pytest.fixture
-def open_tmp() -> Iterator[Path]:
-    """A data directory the sandbox user can traverse (pytest's own are 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="dockyard-test-"))
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+from dockyard.testing import DockyardUp
 
 
 def test_sandboxes_survive_a_control_plane_sigkill(
-    up: UpProcess, monkeypatch: pytest.MonkeyPatch
+    up: DockyardUp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = issue_key(up.data_dir, "acme")
     up.start()

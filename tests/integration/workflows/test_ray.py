@@ -23,15 +23,10 @@ import pytest
 pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'dockyard[ray]'")
 
 from dockyard.server import BackgroundControlPlane, ControlPlaneConfig
+from dockyard.testing import free_port
 
 RAY = str(Path(sys.executable).parent / "ray")
 ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start(args: list[str]) -> subprocess.Popen[bytes]:
@@ -46,7 +41,7 @@ def _start(args: list[str]) -> subprocess.Popen[bytes]:
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     head = _start(
         [
             "--head",
@@ -91,7 +86,7 @@ def ray_plane(
     os.environ.update({**ENV, "DOCKYARD_RAY_ADDRESS": ray_cluster})
     try:
         config = ControlPlaneConfig(
-            host="127.0.0.1", port=_free_port(), data_dir=tmp_path_factory.mktemp("dockyard-ray")
+            host="127.0.0.1", port=free_port(), data_dir=tmp_path_factory.mktemp("dockyard-ray")
         )
         with BackgroundControlPlane(config) as running:
             yield running
