@@ -20,12 +20,12 @@ The store is kind-agnostic: it stores dicts that upper layers already validated,
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import secrets
-import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -190,7 +190,8 @@ class ObjectStore:
             meta["creationTimestamp"] = format_time(self._clock())
             meta["generation"] = 1
             meta.pop("deletionTimestamp", None)
-            with self._transaction() as rv:
+            with self._transaction():
+                rv = self._next_rv()
                 meta["resourceVersion"] = str(rv)
                 data = json.dumps(obj, separators=(",", ":"))
                 self._conn.execute(
@@ -240,7 +241,8 @@ class ObjectStore:
             meta["generation"] = generation
             if meta.get("deletionTimestamp") and not meta.get("finalizers"):
                 return self._delete_locked(kind_key, namespace, name, obj)
-            with self._transaction() as rv:
+            with self._transaction():
+                rv = self._next_rv()
                 meta["resourceVersion"] = str(rv)
                 data = json.dumps(obj, separators=(",", ":"))
                 self._conn.execute(
@@ -305,7 +307,7 @@ class ObjectStore:
         self, kind_key: str, namespace: str, name: str, final: dict[str, Any]
     ) -> dict[str, Any]:
         events: builtins.list[StoreEvent] = []
-        with self._transaction(count=None):
+        with self._transaction():
             self._delete_one(kind_key, namespace, name, final, events)
         self._publish(events)
         return events[0].object if events else final
@@ -347,7 +349,7 @@ class ObjectStore:
             if not rows:
                 return 0
             events: builtins.list[StoreEvent] = []
-            with self._transaction(count=None):
+            with self._transaction():
                 for kind_key, name, data in rows:
                     if self._exists(kind_key, namespace, name):
                         self._delete_one(kind_key, namespace, name, json.loads(data), events)
@@ -462,33 +464,21 @@ class ObjectStore:
             for watch in list(self._watches):
                 watch.deliver(event)
 
-    class _Txn:
-        def __init__(self, store: ObjectStore, count: int | None) -> None:
-            self.store = store
-            self.count = count
-            self.start_rv = store._rv
-
-        def __enter__(self) -> int:
-            self.store._conn.execute("BEGIN IMMEDIATE")
-            return self.store._next_rv() if self.count == 1 else self.store._rv
-
-        def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-            conn = self.store._conn
-            if exc_type is not None:
-                conn.execute("ROLLBACK")
-                self.store._rv = self.start_rv
-                return
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                conn.execute("ROLLBACK")
-                self.store._rv = self.start_rv
-                raise
-            self.store.write_count += 1
-            self.store._maybe_trim()
-
-    def _transaction(self, count: int | None = 1) -> ObjectStore._Txn:
-        return ObjectStore._Txn(self, count)
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One SQLite transaction (BEGIN IMMEDIATE … COMMIT). On failure it rolls back and
+        gives back the resourceVersions allocated inside it."""
+        start_rv = self._rv
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            self._rv = start_rv
+            raise
+        self.write_count += 1
+        self._maybe_trim()
 
     def _maybe_trim(self) -> None:
         self._writes_since_trim += 1
