@@ -75,10 +75,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "waste-tiebreak+cpu-strand-8000": {"wtb": 0.5, "q0": 0.02, "ntb": 8000},
     # CPU-only pods among FGD-equal nodes: most CPU left beyond what the node's free GPUs
     # will need (r cores per free GPU); shared pods keep the waste tie-break
-    **{
-        f"cpu-surplus-{r}": {"wtb": 0.5, "q0": 0.02, "cpus": r}
-        for r in (6, 11, 16)
-    },
+    **{f"cpu-surplus-{r}": {"wtb": 0.5, "q0": 0.02, "cpus": r} for r in (6, 11, 16)},
     # eventual CPU stranding in FGD's gradient: GPUs a node cannot serve once each free GPU
     # needs r cores (r = 8 / 11 per GPU), weight lam, for every pod
     **{
@@ -87,11 +84,27 @@ VARIANTS: dict[str, dict[str, Any]] = {
         for lam in (0.25, 0.5, 1.0, 2.0, 4.0)
     },
     # same, counting only the GPU milli a node is expected to use (free - eventual waste)
-    "cpu-strand-effective-gpu-r12-l2.0": {"wtb": 0.5, "q0": 0.02, "cpur": 12, "cpul": 2.0, "eff": 1},
-    "cpu-strand-effective-gpu-r11-l2.0": {"wtb": 0.5, "q0": 0.02, "cpur": 11, "cpul": 2.0, "eff": 1},
+    "cpu-strand-effective-gpu-r12-l2.0": {
+        "wtb": 0.5,
+        "q0": 0.02,
+        "cpur": 12,
+        "cpul": 2.0,
+        "eff": 1,
+    },
+    "cpu-strand-effective-gpu-r11-l2.0": {
+        "wtb": 0.5,
+        "q0": 0.02,
+        "cpur": 11,
+        "cpul": 2.0,
+        "eff": 1,
+    },
     **{
         f"cpu-strand-gradient-r12-l1.0-temp-{t}": {
-            "wtb": 0.5, "q0": 0.02, "cpur": 12, "cpul": 1.0, "temp": t
+            "wtb": 0.5,
+            "q0": 0.02,
+            "cpur": 12,
+            "cpul": 1.0,
+            "temp": t,
         }
         for t in (1500, 2500)
     },
@@ -184,7 +197,9 @@ class VariantScore:
         else:
             base = self.fgd.score(state, pod, snap, nodes)
         if cfg.get("cpus") and not pod.wants_gpu:
-            surplus = snap.cpu_free[nodes] - pod.cpu_milli - cfg["cpus"] * snap.gpu_free_total[nodes]
+            surplus = (
+                snap.cpu_free[nodes] - pod.cpu_milli - cfg["cpus"] * snap.gpu_free_total[nodes]
+            )
             return np.asarray(base + 0.9 * np.clip(0.5 + surplus / 256000, 0, 1), dtype=np.float64)
         if cfg.get("ntb") and not pod.is_gpu_share:
             left = snap.gpu_free_total[nodes] - pod.total_gpu_milli

@@ -121,10 +121,13 @@ class DockyardScore:
     def cache_key(self, pod: PodRequest) -> Hashable:
         return pod.shape
 
-    def _stranding_now(self, snapshot: ClusterSnapshot, nodes: IntArray) -> FloatArray:
-        return cpu_stranding(
-            snapshot.cpu_free[nodes], snapshot.gpu_free_total[nodes], self.cpu_per_gpu
-        )
+    def stranding_change(
+        self, pod: PodRequest, snapshot: ClusterSnapshot, nodes: IntArray
+    ) -> FloatArray:
+        """``ΔS`` per node: CPU stranding after placing the pod minus before (milli-GPU)."""
+        cpu, gpu = snapshot.cpu_free[nodes], snapshot.gpu_free_total[nodes]
+        after = cpu_stranding(cpu - pod.cpu_milli, gpu - pod.total_gpu_milli, self.cpu_per_gpu)
+        return after - cpu_stranding(cpu, gpu, self.cpu_per_gpu)
 
     def device_scores(
         self, pod: PodRequest, snapshot: ClusterSnapshot, nodes: IntArray
@@ -132,11 +135,7 @@ class DockyardScore:
         """``(K, G)`` scores of a shared pod per device: primary score plus the waste
         tie-break (-1 where the device is not eligible)."""
         free = snapshot.gpu_free[nodes]
-        stranded = cpu_stranding(
-            snapshot.cpu_free[nodes] - pod.cpu_milli,
-            snapshot.gpu_free_total[nodes] - pod.gpu_milli,
-            self.cpu_per_gpu,
-        ) - self._stranding_now(snapshot, nodes)
+        stranded = self.stranding_change(pod, snapshot, nodes)
         delta = self.fgd.share_deltas(pod, snapshot, nodes)
         primary = sigmoid_score(delta - self.strand_weight * stranded[:, None])
         ok = eligible(pod, snapshot, nodes)
@@ -151,11 +150,7 @@ class DockyardScore:
         if pod.is_gpu_share:
             best = self.device_scores(pod, snapshot, nodes).max(axis=1)
             return np.asarray(best + self.used_bonus / 2 * in_use, dtype=np.float64)
-        stranded = cpu_stranding(
-            snapshot.cpu_free[nodes] - pod.cpu_milli,
-            snapshot.gpu_free_total[nodes] - pod.total_gpu_milli,
-            self.cpu_per_gpu,
-        ) - self._stranding_now(snapshot, nodes)
+        stranded = self.stranding_change(pod, snapshot, nodes)
         delta = self.fgd.placed_deltas(pod, snapshot, nodes)
         primary = sigmoid_score(delta - self.strand_weight * stranded)
         return np.asarray(primary + self.used_bonus * in_use, dtype=np.float64)
@@ -167,6 +162,7 @@ class DockyardScore:
             return self.fgd.assign(state, pod, snapshot, node)
         scores = self.device_scores(pod, snapshot, np.array([node]))[0]
         return shares(pod, [int(np.argmax(scores))])
+
 
 def dockyard_plugins(typical: TypicalPods) -> tuple[Plugin, ...]:
     """Score and device plugins of the default policy."""
