@@ -83,6 +83,23 @@ VARIANTS: dict[str, dict[str, Any]] = {
         for r in (8, 10, 11, 12, 13, 14)
         for lam in (0.25, 0.5, 1.0, 2.0, 4.0)
     },
+    # the stranding default (r 12, weight 1) combined with other knobs
+    **{
+        f"cpu-strand+{name}": {"wtb": 0.5, "q0": 0.02, "cpur": 12, "cpul": 1.0, **extra}
+        for name, extra in {
+            "fill-0.01": {"q0": 0.01},
+            "fill-0.05": {"q0": 0.05},
+            "cpu-only-surplus": {"cpus": 12},
+            "temp-2000": {"temp": 2000},
+            "temp-3000": {"temp": 3000},
+            "temp-2750": {"temp": 2750},
+            "temp-3500": {"temp": 3500},
+            "temp-4000": {"temp": 4000},
+            "temp-5000": {"temp": 5000},
+            "temp-3000-all-pods": {"temp": 3000, "tall": 1},
+            "no-used-bonus": {"nub": 1},
+        }.items()
+    },
     # same, counting only the GPU milli a node is expected to use (free - eventual waste)
     "cpu-strand-effective-gpu-r12-l2.0": {
         "wtb": 0.5,
@@ -179,7 +196,8 @@ class VariantScore:
         if pod.is_gpu_share:
             base = self._dev(pod, snap, nodes).max(axis=1)
             if cfg.get("wtb"):
-                return np.asarray(base + 0.5 * in_use * (1 - cfg["wtb"]), dtype=np.float64)
+                bonus = 0.0 if cfg.get("nub") else 0.5 * (1 - cfg["wtb"])
+                return np.asarray(base + bonus * in_use, dtype=np.float64)
         elif cfg.get("cpul"):
             model = self.fgd.models.for_snapshot(snap)
             mid = snap.model_id[nodes]
@@ -193,7 +211,10 @@ class VariantScore:
             else:
                 st_b = self._strand(snap.cpu_free[nodes], snap.gpu_free_total[nodes])
                 st_a = self._strand(cpu_a, free_a.sum(1))
-            base = sigmoid_score(delta - cfg["cpul"] * (st_a - st_b))
+            scale = 1000.0 / cfg["temp"] if cfg.get("tall") else 1.0
+            base = sigmoid_score((delta - cfg["cpul"] * (st_a - st_b)) * scale)
+            if cfg.get("nub"):
+                return np.asarray(base, dtype=np.float64)
         else:
             base = self.fgd.score(state, pod, snap, nodes)
         if cfg.get("cpus") and not pod.wants_gpu:

@@ -157,7 +157,8 @@ def test_dockyard_tie_breaks_stay_inside_one_fgd_point() -> None:
     for j in range(12):
         free = [int(rng.integers(0, 11)) * 100 for _ in range(int(snap.gpu_count[j]))]
         occupy(snap, f"n{j}", [1000 - f for f in free])
-    ours, fgd = DockyardScore(t, strand_weight=0.0), FgdScore(t)
+    ours = DockyardScore(t, strand_weight=0.0, share_temperature=1000.0)
+    fgd = FgdScore(t)
     for pod in [*shapes, make_pod("c").cpu(4000).build()]:
         nodes = np.flatnonzero((snap.gpu_free >= max(pod.gpu_milli, 1)).any(axis=1))
         a = ours.score(CycleState(), pod, snap, nodes)
@@ -189,3 +190,11 @@ def test_dockyard_sends_cpu_heavy_pods_to_cpu_rich_nodes() -> None:
         assert fgd[0] == fgd[1]
         ours = scores(DockyardScore(t), pod, snap)
         assert ours[1] > ours[0]
+
+
+def test_share_temperature_widens_score_steps() -> None:
+    from dockyard.scheduler.plugins.fgd import sigmoid_score
+
+    delta = np.array([0.0, 50.0, 150.0])
+    assert list(sigmoid_score(delta)) == [50, 51, 53]  # FGD: a point per ~40 milli
+    assert list(sigmoid_score(delta, 3000.0)) == [50, 50, 51]  # a point per ~120 milli

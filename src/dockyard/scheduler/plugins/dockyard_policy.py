@@ -2,7 +2,7 @@
 node will strand for lack of CPU, with ties broken by the *eventual* waste a shared-GPU
 placement leaves behind.
 
-Primary score: ``trunc(100·sigmoid((Δ - λ·ΔS)/1000))``. Δ is FGD's gradient (fragmentation
+Primary score: ``trunc(100·sigmoid((Δ - λ·ΔS)/T))``. Δ is FGD's gradient (fragmentation
 removed by the placement, measured against the workload's typical pods); ``S`` is the
 *eventual CPU stranding* of a node, ``S = max(0, r·g - c)/r`` milli-GPU for ``g`` free GPU
 milli and ``c`` free CPU milli, with ``r`` the CPU milli a GPU milli needs on average
@@ -10,7 +10,11 @@ milli and ``c`` free CPU milli, with ``r`` the CPU milli a GPU milli needs on av
 11, the most common node has 12). FGD only asks whether the *next* typical pod still fits,
 so it happily spends the CPU of an 8-GPU node on CPU-heavy pods until its last GPUs
 cannot be used by anybody; ``ΔS`` charges that loss when it is caused, steering CPU-only
-and CPU-heavy pods to CPU-rich nodes and CPU-light ones to CPU-poor nodes.
+and CPU-heavy pods to CPU-rich nodes and CPU-light ones to CPU-poor nodes. ``T`` is 1000
+(FGD's) for whole-GPU and CPU-only pods and 3000 for shared pods (``share_temperature``):
+one score point then spans about 120 milli instead of 40, so shared placements whose
+fragmentation differs by less than about an eighth of a GPU tie and are decided by the
+eventual-waste tie-break below, which looks further ahead than FGD's next-pod measure.
 
 Integer scores tie often, and among tied placements FGD falls back to the node rank.
 Dockyard breaks those ties first by the change in eventual waste ``W``, then by whether
@@ -59,6 +63,9 @@ CPU_PER_GPU = 12.0
 STRAND_WEIGHT = 1.0
 """Weight λ of the eventual CPU stranding in the primary score's gradient."""
 
+SHARE_TEMPERATURE = 3000.0
+"""Sigmoid temperature T of the primary score for shared-GPU pods (FGD: 1000)."""
+
 
 def cpu_stranding(cpu_free: IntArray, gpu_free: IntArray, cpu_per_gpu: float) -> FloatArray:
     """Milli-GPU a node cannot use once each free GPU milli needs ``cpu_per_gpu`` CPU milli:
@@ -106,17 +113,21 @@ class DockyardScore:
         used_bonus: float = 0.5,
         cpu_per_gpu: float = CPU_PER_GPU,
         strand_weight: float = STRAND_WEIGHT,
+        share_temperature: float = SHARE_TEMPERATURE,
     ) -> None:
         if min(waste_weight, used_bonus) < 0 or max(used_bonus, waste_weight + used_bonus / 2) >= 1:
             raise ValueError("tie-break weights must stay below one score point")
-        if cpu_per_gpu <= 0 or strand_weight < 0:
-            raise ValueError("cpu_per_gpu must be positive and strand_weight not negative")
+        if cpu_per_gpu <= 0 or share_temperature <= 0 or strand_weight < 0:
+            raise ValueError(
+                "cpu_per_gpu and share_temperature must be positive, strand_weight not negative"
+            )
         self.fgd = FgdScore(typical)
         self.waste = eventual_waste(typical, fill_mass)
         self.waste_weight = waste_weight
         self.used_bonus = used_bonus
         self.cpu_per_gpu = cpu_per_gpu
         self.strand_weight = strand_weight
+        self.share_temperature = share_temperature
 
     def cache_key(self, pod: PodRequest) -> Hashable:
         return pod.shape
@@ -137,7 +148,9 @@ class DockyardScore:
         free = snapshot.gpu_free[nodes]
         stranded = self.stranding_change(pod, snapshot, nodes)
         delta = self.fgd.share_deltas(pod, snapshot, nodes)
-        primary = sigmoid_score(delta - self.strand_weight * stranded[:, None])
+        primary = sigmoid_score(
+            delta - self.strand_weight * stranded[:, None], self.share_temperature
+        )
         ok = eligible(pod, snapshot, nodes)
         gain = self.waste[free] - self.waste[np.where(ok, free - pod.gpu_milli, 0)]
         tie = self.waste_weight / (1.0 + np.exp(-gain / 50.0))

@@ -41,9 +41,10 @@ class FragModels:
         return model
 
 
-def sigmoid_score(delta: FloatArray) -> FloatArray:
-    """``trunc(100·sigmoid(Δ/1000))``: 50 for no change, ~1 point per 40 milli near 0."""
-    return np.asarray(np.trunc(100.0 / (1.0 + np.exp(-delta / 1000.0))), dtype=np.float64)
+def sigmoid_score(delta: FloatArray, temperature: float = 1000.0) -> FloatArray:
+    """``trunc(100·sigmoid(Δ/T))``, T = 1000 for FGD: 50 for no change, ~1 point per 40
+    milli near 0 (per ``T/25`` milli in general)."""
+    return np.asarray(np.trunc(100.0 / (1.0 + np.exp(-delta / temperature))), dtype=np.float64)
 
 
 def share_candidates(
