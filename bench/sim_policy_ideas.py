@@ -4,11 +4,11 @@
 Each variant is a score + device plugin installed as the ``dockyard`` policy for the run;
 every run is paired with FGD on the same seed (same arrival sequence and node ranks), and
 the table reports the mean paired difference in GPU allocation at 130 % arrived demand.
-Tuning was done on seeds 100-105 (FGD's values for them are computed on the fly); seeds
+Tuning was done on seeds 100-109 (FGD's values for them are computed on the fly); seeds
 42-51 are held out for the final table (``sim_fidelity.py``).
 
     PYTHONPATH=src python bench/sim_policy_ideas.py --data ../shared/data/alibaba-gpu-v2023 \
-        --variants waste-tiebreak,previous --workloads default --seeds 100-105
+        --variants cpu-strand+temp-3000,waste-tiebreak --workloads default --seeds 100-109
 
 Appends one row per variant x workload to ``bench/results/sim_policy_ideas.json``.
 ``--leftovers POLICY --seeds 42-42`` instead prints where the unallocated GPU milli sits at
@@ -62,7 +62,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "tb-shares-on-8gpu-nodes": {"tb": "static", "mode": "sharebig"},
     "tb-gpu-pods-on-cpu-poor-nodes": {"tb": "static", "mode": "lowratio"},
     "tb-gpu-pods-on-cpu-rich-nodes": {"tb": "static", "mode": "highratio"},
-    # the eventual-waste tie-break (the default policy) and its variants
+    # the eventual-waste tie-break (the previous default policy) and its variants
     "waste-tiebreak": {"wtb": 0.5, "q0": 0.02},
     "waste-tiebreak-fill-0.01": {"wtb": 0.5, "q0": 0.01},
     "waste-tiebreak-fill-0.05": {"wtb": 0.5, "q0": 0.05},
@@ -83,7 +83,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         for r in (8, 10, 11, 12, 13, 14)
         for lam in (0.25, 0.5, 1.0, 2.0, 4.0)
     },
-    # the stranding default (r 12, weight 1) combined with other knobs
+    # stranding (r 12, weight 1) combined with other knobs; "cpu-strand+temp-3000" is the
+    # default policy (DockyardScore)
     **{
         f"cpu-strand+{name}": {"wtb": 0.5, "q0": 0.02, "cpur": 12, "cpul": 1.0, **extra}
         for name, extra in {
@@ -312,7 +313,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True, help="alibaba-gpu-v2023 folder")
     ap.add_argument("--variants", default="waste-tiebreak", help=f"from {', '.join(VARIANTS)}")
     ap.add_argument("--workloads", default="default")
-    ap.add_argument("--seeds", default="100-105")
+    ap.add_argument("--seeds", default="100-109")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/sim_policy_ideas.json")
     ap.add_argument("--leftovers", metavar="POLICY", help="print end-of-run leftovers instead")
     args = ap.parse_args()
