@@ -11,8 +11,9 @@ Serving layer, standard library only; shaped like vLLM's V1 scheduler. Each step
    sequence that does not fit (KV-full queueing, first come first served).
 2. sleep for the step time the :class:`~.profile.StepProfile` gives that batch, divided by
    ``time_scale`` — prefill chunks in the batch slow every decode in it;
-3. apply: advance prefills, emit one token per decode, publish full prompt blocks to the
-   prefix cache, finish and free sequences.
+3. apply: advance prefills, publish each computed chunk's full prompt blocks to the prefix
+   cache (a later step's request can share them while the rest of the prompt is still
+   being prefilled, as in vLLM V1), emit one token per decode, finish and free sequences.
 
 Roles: ``prefill`` engines stop every request after its first token and keep its KV cached
 for transfer; ``decode`` engines take requests that carry remote KV (``remote_kv``) by
@@ -337,9 +338,12 @@ class Engine:
             if seq.aborted or seq not in self.running:
                 continue
             seq.computed += n
+            assert seq.alloc is not None
+            # Full blocks are published as each chunk completes (vLLM V1 caches a chunk's
+            # blocks when it schedules them), so a later request can share a prompt head
+            # whose tail is still being prefilled.
+            self.cache.commit(seq.alloc, seq.hashes[: seq.computed // BLOCK_TOKENS])
             if seq.computed >= seq.target:
-                assert seq.alloc is not None
-                self.cache.commit(seq.alloc, seq.hashes)
                 emit.append(seq)
         emit.extend(s for s in plan.decodes if not s.aborted and s in self.running)
         for seq in emit:
