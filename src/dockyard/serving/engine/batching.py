@@ -27,6 +27,7 @@ import contextlib
 import itertools
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -153,12 +154,17 @@ class _Plan:
 
 
 class Engine:
-    """Owns the waiting/running queues and the step loop; see the module docstring."""
+    """Owns the waiting/running queues and the step loop; see the module docstring.
 
-    def __init__(self, config: EngineConfig) -> None:
+    ``clock`` (wall seconds, default :func:`time.monotonic`) must agree with the running
+    event loop's own clock: a replay on a virtual-time loop passes ``loop.time``.
+    """
+
+    def __init__(self, config: EngineConfig, clock: Callable[[], float] = time.monotonic) -> None:
         if config.time_scale <= 0:
             raise ValueError("time_scale must be positive")
         self.config = config
+        self.clock = clock
         self.cache = PrefixCache(config.num_blocks)
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
@@ -194,6 +200,7 @@ class Engine:
             hashes=hashes,
             max_tokens=max(1, max_tokens),
             remote_kv=remote_kv and self.config.role != "prefill",
+            arrival=self.clock(),
         )
         seq.target = prompt_tokens
         seq.submitted_ms = self.modelled_ms
@@ -236,9 +243,7 @@ class Engine:
                 self._wake.clear()
                 timeout = None
                 if self.transferring:
-                    timeout = max(
-                        0.0, min(s.ready_at for s in self.transferring) - time.monotonic()
-                    )
+                    timeout = max(0.0, min(s.ready_at for s in self.transferring) - self.clock())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
                 continue
@@ -296,7 +301,7 @@ class Engine:
                 missing = seq.target - seq.cached_tokens
                 self.stats.kv_transfer_tokens += missing
                 delay = cfg.profile.transfer_ms(missing) / 1000.0 / cfg.time_scale
-                seq.ready_at = time.monotonic() + delay
+                seq.ready_at = self.clock() + delay
                 seq.submitted_ms -= delay * 1000.0 * cfg.time_scale  # the wait counts too
                 self.transferring.append(seq)
                 continue
@@ -310,7 +315,7 @@ class Engine:
     def _admit_transfers(self) -> None:
         if not self.transferring:
             return
-        now = time.monotonic()
+        now = self.clock()
         for seq in [s for s in self.transferring if s.ready_at <= now]:
             self.transferring.remove(seq)
             assert seq.alloc is not None
@@ -331,7 +336,7 @@ class Engine:
 
     # -- apply ------------------------------------------------------------------------------
     def _apply(self, plan: _Plan) -> None:
-        now = time.monotonic()
+        now = self.clock()
         self.stats.steps += 1
         emit: list[Sequence] = []
         for seq, n in plan.chunks:
