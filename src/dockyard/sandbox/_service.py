@@ -38,6 +38,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,8 +66,13 @@ ENVD_VERSION = "0.6.0"
 _READY_POLL_SECONDS = 0.002
 _START_TIMEOUT_SECONDS = 20.0
 _LOOP_SECONDS = 0.25
-#: At most this many pool sandboxes start at once (the node's CPUs are shared).
-_REFILL_CONCURRENCY = 4
+#: At most this many pool sandboxes start at once. A start spends most of its time
+#: waiting for the kernel (namespace and cgroup set-up wait for RCU grace periods), not on
+#: a CPU, so many overlap.
+_REFILL_CONCURRENCY = 16
+#: Threads for blocking sandbox work (starts, kills, clean-ups): enough for every refill
+#: and as many clean-ups at once.
+_WORKER_THREADS = 48
 
 
 class SandboxConflict(Exception):
@@ -162,6 +168,12 @@ class SandboxService:
         self._refill_slots = asyncio.Semaphore(_REFILL_CONCURRENCY)
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        self._workers = ThreadPoolExecutor(_WORKER_THREADS, thread_name_prefix="sandbox")
+
+    async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking node work (starting, killing, cleaning up) on the service's own
+        threads, so that slow clean-ups never hold up starts."""
+        return await asyncio.get_running_loop().run_in_executor(self._workers, fn, *args)
 
     # --- lifecycle of the service ---------------------------------------------------------
 
@@ -171,8 +183,8 @@ class SandboxService:
         for path in (self.root, self.boxes_dir, self.snapshots_dir):
             path.mkdir(parents=True, exist_ok=True)
             os.chmod(path, 0o711)
-        self.node_files = await asyncio.to_thread(prepare_node, self.node_dir)
-        self.nursery = await asyncio.to_thread(self._open_nursery, self.node_files)
+        self.node_files = await self._blocking(prepare_node, self.node_dir)
+        self.nursery = await self._blocking(self._open_nursery, self.node_files)
         self._adopt_all()
         self._loop_task = asyncio.create_task(self._loop(), name="sandbox-loop")
 
@@ -189,11 +201,14 @@ class SandboxService:
             await asyncio.wait(list(self._background), timeout=_START_TIMEOUT_SECONDS + 5)
         for pool in self.pools.values():
             while pool:
-                await asyncio.to_thread(self._discard, pool.popleft())
+                await self._blocking(self._discard, pool.popleft())
+        if self._background:  # clean-ups of sandboxes killed meanwhile
+            await asyncio.wait(list(self._background), timeout=_START_TIMEOUT_SECONDS + 5)
         # Sandboxes forked by the nursery live in its namespaces: it stays while any runs.
         if self.nursery is not None and not any(r.box for r in self.records.values()):
-            await asyncio.to_thread(self.nursery.kill)
+            await self._blocking(self.nursery.kill)
             self.nursery = None
+        self._workers.shutdown(wait=False)
 
     def _open_nursery(self, files: NodeFiles) -> Nursery | None:
         """The zygote sandbox new sandboxes are forked from: the running one (sandboxes
@@ -203,7 +218,9 @@ class SandboxService:
         if nursery is not None:
             return nursery
         try:
-            return Nursery.start(self.nursery_dir, self.boxes_dir, files)
+            nursery = Nursery.start(self.nursery_dir, self.boxes_dir, files)
+            nursery.cgroups.sweep()  # spare cgroups of a control plane that crashed
+            return nursery
         except SandboxError as exc:
             log.warning("sandboxes start without the nursery: %s", exc)
             return None
@@ -301,7 +318,7 @@ class SandboxService:
             restore_archive=restore,
         )
         try:
-            box = await asyncio.to_thread(self._start_box, spec)
+            box = await self._blocking(self._start_box, spec)
         except SandboxError as exc:
             raise SandboxUnavailable(str(exc)) from exc
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
@@ -314,7 +331,7 @@ class SandboxService:
                     )
                 await asyncio.sleep(_READY_POLL_SECONDS)
         except BaseException:  # a failed start, or a cancelled caller: leave nothing behind
-            await asyncio.shield(asyncio.to_thread(box.kill))
+            await asyncio.shield(self._blocking(box.kill))
             raise
         record.box = box
         if shape.start_command:
@@ -368,7 +385,7 @@ class SandboxService:
         try:
             self.store.create(SANDBOX, record.to_object())
         except Exception:
-            await asyncio.to_thread(self._discard, record)
+            await self._blocking(self._discard, record)
             raise
         self.records[record.sandbox_id] = record
         return record
@@ -379,7 +396,7 @@ class SandboxService:
             record = pool.popleft()
             if record.box is not None and record.box.alive() and record.shape == shape:
                 return record
-            self._spawn(asyncio.to_thread(self._discard, record))
+            self._spawn(self._blocking(self._discard, record))
         return None
 
     # --- lookups ----------------------------------------------------------------------------
@@ -404,10 +421,17 @@ class SandboxService:
     # --- transitions ----------------------------------------------------------------------
 
     async def kill(self, tenant: str, sandbox_id: str) -> None:
+        """SIGKILL the sandbox and forget it; returns once the kill is sent and recorded.
+        Waiting for its processes to end, removing its cgroup and its files happen in
+        the background (after a crash, `start()` finishes them: the sandbox has no
+        object any more)."""
         record = self.get(tenant, sandbox_id)
         async with record.lock:
-            await asyncio.to_thread(self._discard, record)
-            self._forget(record)
+            box, record.box = record.box, None
+            if box is not None:
+                box.signal_kill()
+            self._forget(record, files=False)
+            self._spawn(self._blocking(self._discard_box, box, record.state_dir))
 
     def set_timeout(self, tenant: str, sandbox_id: str, seconds: int) -> None:
         record = self.get(tenant, sandbox_id)
@@ -423,7 +447,7 @@ class SandboxService:
                     f"sandbox {sandbox_id} is {record.phase.lower()}, not running"
                 )
             try:
-                await asyncio.to_thread(record.box.freeze)
+                await self._blocking(record.box.freeze)
             except SandboxError as exc:
                 raise SandboxUnavailable(str(exc)) from exc
             record.phase = "Paused"
@@ -436,7 +460,7 @@ class SandboxService:
         async with record.lock:
             resumed = record.phase != "Running"
             if record.phase == "Paused" and record.box is not None:
-                await asyncio.to_thread(record.box.thaw)
+                await self._blocking(record.box.thaw)
             elif record.phase == "Hibernated":
                 await self._wake(record)
             record.phase = "Running"
@@ -454,13 +478,13 @@ class SandboxService:
             if record.phase not in ("Running", "Paused") or record.box is None:
                 raise SandboxConflict(f"sandbox {sandbox_id} is {record.phase.lower()}")
             if record.phase == "Paused":
-                await asyncio.to_thread(record.box.thaw)
+                await self._blocking(record.box.thaw)
             archive = self.snapshots_dir / f"{sandbox_id}.tar"
             partial = archive.with_suffix(".partial")
             limit = record.shape.disk_bytes + record.shape.memory_bytes + (64 << 20)
             header = await record.client.snapshot(partial, limit)
             os.replace(partial, archive)
-            await asyncio.to_thread(record.box.kill)
+            await self._blocking(record.box.kill)
             record.box = None
             record.phase = "Hibernated"
             record.unsaved = {k: list(v) for k, v in (header.get("unsaved") or {}).items() if v}
@@ -481,19 +505,26 @@ class SandboxService:
             with contextlib.suppress(AlreadyExistsError):
                 self.store.create(SANDBOX, obj)
 
-    def _forget(self, record: Record) -> None:
+    def _forget(self, record: Record, files: bool = True) -> None:
         self.records.pop(record.sandbox_id, None)
         with contextlib.suppress(NotFoundError):
             self.store.delete(SANDBOX, NAMESPACE, record.sandbox_id)
         (self.snapshots_dir / f"{record.sandbox_id}.tar").unlink(missing_ok=True)
-        shutil.rmtree(record.state_dir, ignore_errors=True)
+        if files:
+            shutil.rmtree(record.state_dir, ignore_errors=True)
 
     def _discard(self, record: Record) -> None:
         """Kill the record's box and remove its files (blocking)."""
-        if record.box is not None:
-            record.box.kill()
-            record.box = None
-        shutil.rmtree(record.state_dir, ignore_errors=True)
+        box, record.box = record.box, None
+        self._discard_box(box, record.state_dir)
+
+    def _discard_box(self, box: Box | None, state_dir: Path) -> None:
+        if box is not None:
+            if self.nursery is not None:
+                self.nursery.release(box)  # keeps its cgroup for the next sandbox
+            else:
+                box.kill()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
     # --- background: pools and timeouts ---------------------------------------------------
 
@@ -545,7 +576,7 @@ class SandboxService:
         for template, wanted in self.pool_targets().items():
             pool = self.pools.setdefault(template, deque())
             while len(pool) > wanted:
-                self._spawn(asyncio.to_thread(self._discard, pool.pop()))
+                self._spawn(self._blocking(self._discard, pool.pop()))
             missing = wanted - len(pool) - self._starting.get(template, 0)
             for _ in range(max(0, missing)):
                 self._starting[template] = self._starting.get(template, 0) + 1
@@ -553,7 +584,7 @@ class SandboxService:
         for template, pool in self.pools.items():
             if template not in self.pool_targets():
                 while pool:
-                    self._spawn(asyncio.to_thread(self._discard, pool.pop()))
+                    self._spawn(self._blocking(self._discard, pool.pop()))
 
     async def _add_to_pool(self, template: str) -> None:
         try:

@@ -406,6 +406,15 @@ def _fresh_dir(path: Path) -> None:
     path.mkdir()
 
 
+def cgroup_parents(driver: Driver) -> list[Path]:
+    """The Dockyard directory of each hierarchy the driver uses (none for "none")."""
+    if driver == "v2":
+        return [CGROUP_ROOT / PARENT_NAME]
+    if driver == "v1":
+        return [mount / PARENT_NAME for mount in v1_mounts().values()]
+    return []
+
+
 def create_pod_cgroup(key: str, limits: SandboxLimits, driver: Driver) -> PodCgroup:
     """Create the cgroup of one Pod with the given driver; raises SandboxError on failure."""
     try:

@@ -108,10 +108,12 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def prepare_state_dir(state: Path) -> None:
+def prepare_state_dir(state: Path, check: bool = True) -> None:
     """Create a sandbox's state directory (``status/`` and ``run/`` owned by the sandbox
-    user) and clear what a previous sandbox left in it."""
-    check_traversable(state.parent)
+    user) and clear what a previous sandbox left in it; `check` first makes sure the
+    sandbox user can reach it (callers that checked the parent already skip that)."""
+    if check:
+        check_traversable(state.parent)
     for path, owner in (
         (state, 0),
         (state / "status", SANDBOX_UID),
@@ -305,10 +307,24 @@ class Box:
                     return int((directory / name).read_text())
         return None
 
-    def kill(self) -> None:
-        """Kill every process of the sandbox and remove its cgroup. Idempotent."""
+    def signal_kill(self) -> None:
+        """Send SIGKILL to the sandbox without waiting (irrevocable: the sandbox is gone
+        once the kernel has run its exits). Its first process leads the sandbox's
+        process group (and, when forked by the nursery, is pid 1 of its pid namespace, so
+        the kernel kills the rest); the cgroup is signalled too for the others."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, 9)
+        if self.cgroup.kill_file is not None:
+            with contextlib.suppress(OSError):
+                self.cgroup.kill_file.write_text("1")
+        elif self.cgroup.frozen():
+            with contextlib.suppress(SandboxError):
+                self.cgroup.thaw()  # v1: frozen tasks die only once they run again
+
+    def kill(self, remove_cgroup: bool = True) -> None:
+        """Kill every process of the sandbox and remove its cgroup (blocking until they
+        are gone; with `remove_cgroup` False the emptied cgroup stays). Idempotent."""
+        self.signal_kill()
         self.cgroup.kill_all()
         if self._process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -317,7 +333,7 @@ class Box:
             deadline = time.monotonic() + 5
             while self.alive() and time.monotonic() < deadline:
                 time.sleep(0.005)
-        if not self.cgroup.remove():
+        if remove_cgroup and not self.cgroup.remove():
             log.warning("cgroup of sandbox %s left in place", self.state_dir)
 
 

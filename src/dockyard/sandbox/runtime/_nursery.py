@@ -35,10 +35,10 @@ from dockyard.node.sandbox.isolation import (
     SANDBOX_GID,
     SANDBOX_PATH,
     SANDBOX_UID,
-    PodCgroup,
     SandboxError,
     SandboxLimits,
     cgroup_driver,
+    check_traversable,
     create_pod_cgroup,
     find_tools,
     userland_args,
@@ -51,6 +51,7 @@ from dockyard.sandbox.runtime._box import (
     NodeFiles,
     prepare_state_dir,
 )
+from dockyard.sandbox.runtime._cgroup_pool import CgroupPool
 
 SOCKET_NAME = "z.sock"
 #: The nursery's own cgroup: the zygote, and each child until it is placed in its own. No
@@ -92,10 +93,17 @@ def _bwrap_argv(bwrap: str, state: Path, boxes_dir: Path, files: NodeFiles) -> l
     ]  # fmt: skip
 
 
+def _key(state: Path) -> str:
+    """One nursery per control plane (data directory) on this host."""
+    return hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:16]
+
+
 class Nursery:
     def __init__(self, box: Box, boxes_dir: Path) -> None:
         self.box = box
         self.boxes_dir = boxes_dir
+        check_traversable(boxes_dir)  # once: every sandbox's directory is made in it
+        self.cgroups = CgroupPool(_key(box.state_dir)[:8])
 
     @property
     def socket_path(self) -> Path:
@@ -107,9 +115,7 @@ class Nursery:
         SandboxError (nothing left running) when this node cannot run it."""
         bwrap, _ = find_tools()
         prepare_state_dir(state)
-        # One nursery per control plane (data directory) on this host.
-        key = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:16]
-        cgroup = create_pod_cgroup(f"sbx-nursery-{key}", _LIMITS, cgroup_driver())
+        cgroup = create_pod_cgroup(f"sbx-nursery-{_key(state)}", _LIMITS, cgroup_driver())
         box = Box.launch(state, cgroup, _bwrap_argv(bwrap, state, boxes_dir, files))
         nursery = cls(box, boxes_dir)
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
@@ -137,8 +143,18 @@ class Nursery:
         return self.box.alive()
 
     def kill(self) -> None:
-        """Kill the nursery and with it every sandbox it forked."""
+        """Kill the nursery and with it every sandbox it forked; remove spare cgroups."""
         self.box.kill()
+        self.cgroups.clear()
+
+    def release(self, box: Box) -> None:
+        """Kill a sandbox (blocking until its processes are gone); its cgroup is kept for
+        the next sandbox when this nursery made it, else removed."""
+        if not self.cgroups.owns(box.cgroup):
+            box.kill()
+            return
+        box.kill(remove_cgroup=False)
+        self.cgroups.give_back(box.cgroup)
 
     def spawn(self, spec: BoxSpec) -> Box:
         """A new sandbox forked by the zygote, returned once its daemon accepts connections
@@ -147,11 +163,9 @@ class Nursery:
             raise SandboxError("the nursery only makes sandboxes without network or snapshot")
         if spec.state_dir.parent != self.boxes_dir:
             raise SandboxError(f"{spec.state_dir} is not under {self.boxes_dir}")
-        prepare_state_dir(spec.state_dir)
-        cgroup = create_pod_cgroup(
-            f"sbx-{spec.sandbox_id}",
-            SandboxLimits(spec.memory_bytes, spec.cpu_millis, spec.pids, spec.tmp_bytes),
-            cgroup_driver(),
+        prepare_state_dir(spec.state_dir, check=False)
+        cgroup, _ = self.cgroups.take(
+            SandboxLimits(spec.memory_bytes, spec.cpu_millis, spec.pids, spec.tmp_bytes)
         )
         request = {
             "id": spec.sandbox_id,
@@ -170,8 +184,7 @@ class Nursery:
                 pid = _child_pid(conn)
                 # Placed before it runs anything of its own: every later process, and every
                 # page it touches from now on, is the sandbox's (cgroup v1 also moves what
-                # it touched since the fork).
-                _move_charges(cgroup)
+                # it touched since the fork: the pool turns that on for each cgroup).
                 for procs in cgroup.procs_files:
                     procs.write_text(str(pid))
                 conn.sendall(b"g")
@@ -184,18 +197,10 @@ class Nursery:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, 9)
             cgroup.kill_all()
-            cgroup.remove()
+            self.cgroups.give_back(cgroup)
             if isinstance(exc, SandboxError):
                 raise
             raise SandboxError(f"sandbox nursery cannot make {spec.sandbox_id}: {exc}") from exc
-
-
-def _move_charges(cgroup: PodCgroup) -> None:
-    for directory in cgroup.dirs:
-        switch = directory / "memory.move_charge_at_immigrate"
-        if switch.exists():
-            with contextlib.suppress(OSError):
-                switch.write_text("1")
 
 
 def _child_pid(conn: socket.socket) -> int:

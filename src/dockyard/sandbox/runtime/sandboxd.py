@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 
 # typing is for the type checker only: importing it costs every sandbox's start.
 TYPE_CHECKING = False
@@ -87,6 +88,46 @@ class Conn:
 
 
 # --- processes -----------------------------------------------------------------------
+
+
+class Children:
+    """Every process the daemon starts, by pid. A sandbox forked by the node's nursery has
+    the daemon as its pid 1, to which orphans are reparented: `reap_orphans` reaps those
+    and leaves the daemon's own children to their `Popen` (so their exit codes are kept)."""
+
+    lock = threading.Lock()
+    by_pid: weakref.WeakValueDictionary[int, subprocess.Popen[bytes]] = (
+        weakref.WeakValueDictionary()
+    )
+    started = threading.Event()
+
+    @classmethod
+    def spawn(cls, argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        with cls.lock:  # registered before the reaper can see it exit
+            popen = subprocess.Popen(argv, **options)
+            cls.by_pid[popen.pid] = popen
+        cls.started.set()
+        return popen
+
+    @classmethod
+    def reap_orphans(cls) -> None:
+        """Reap every child that exits (pid 1's duty); never returns."""
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:  # none yet: wait for the daemon to start one
+                cls.started.wait()
+                cls.started.clear()
+                continue
+            if info is None:
+                continue
+            with cls.lock:
+                popen = cls.by_pid.pop(info.si_pid, None)
+            if popen is not None:
+                popen.wait()  # the child's Popen keeps its exit status
+            else:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(info.si_pid, 0)
 
 
 class Proc:
@@ -160,7 +201,7 @@ def op_exec(conn: Conn, request: dict[str, Any]) -> None:
     cwd = resolve(request.get("cwd") or HOME)
     _remember({"kind": "command", "cmd": cmd, "args": args, "cwd": cwd})
     try:
-        popen = subprocess.Popen(
+        popen = Children.spawn(
             [cmd, *args],
             cwd=cwd,
             env=_env(request.get("envs")),
@@ -421,7 +462,7 @@ class Kernel:
     def start(self) -> None:
         to_kernel_r, to_kernel_w = os.pipe()
         from_kernel_r, from_kernel_w = os.pipe()
-        self.process = subprocess.Popen(
+        self.process = Children.spawn(
             [sys.executable, "-u", KERNEL, str(to_kernel_r), str(from_kernel_w)],
             cwd=self.cwd,
             env=_env(None),
@@ -562,7 +603,7 @@ def op_snapshot(conn: Conn, request: dict[str, Any]) -> None:
     with open(f"{STATE_DIR}/meta.json", "w") as meta:
         json.dump({"contexts": contexts, "history": HISTORY}, meta)
     conn.send({"final": True, "size": -1, "unsaved": unsaved, "history": len(HISTORY)})
-    tar = subprocess.Popen(
+    tar = Children.spawn(
         ["tar", "-C", "/", "-cf", "-", HOME.lstrip("/"), STATE_DIR.lstrip("/")],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -581,7 +622,7 @@ def restore() -> None:
     the daemon answers at once; executions wait for their context)."""
     if not os.path.exists(RESTORE_ARCHIVE):
         return
-    subprocess.run(
+    Children.spawn(
         [
             "tar",
             "-C",
@@ -595,8 +636,7 @@ def restore() -> None:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        check=False,
-    )
+    ).wait()
     try:
         with open(f"{STATE_DIR}/meta.json") as meta_file:
             meta = json.load(meta_file)
@@ -686,6 +726,8 @@ def main(on_listening: Callable[[], None] | None = None) -> None:
     )
     os.chdir(HOME)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    if os.getpid() == 1:
+        threading.Thread(target=Children.reap_orphans, daemon=True).start()
     restore()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
