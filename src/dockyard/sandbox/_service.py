@@ -429,9 +429,9 @@ class SandboxService:
         async with record.lock:
             box, record.box = record.box, None
             if box is not None:
-                box.signal_kill()
+                box.signal_kill(paused=record.phase == "Paused")
             self._forget(record, files=False)
-            self._spawn(self._blocking(self._discard_box, box, record.state_dir))
+            self._spawn(self._blocking(self._discard_box, box, record.state_dir, True))
 
     def set_timeout(self, tenant: str, sandbox_id: str, seconds: int) -> None:
         record = self.get(tenant, sandbox_id)
@@ -518,10 +518,10 @@ class SandboxService:
         box, record.box = record.box, None
         self._discard_box(box, record.state_dir)
 
-    def _discard_box(self, box: Box | None, state_dir: Path) -> None:
+    def _discard_box(self, box: Box | None, state_dir: Path, signalled: bool = False) -> None:
         if box is not None:
             if self.nursery is not None:
-                self.nursery.release(box)  # keeps its cgroup for the next sandbox
+                self.nursery.release(box, signalled)  # keeps its cgroup for the next one
             else:
                 box.kill()
         shutil.rmtree(state_dir, ignore_errors=True)

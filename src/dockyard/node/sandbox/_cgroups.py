@@ -169,6 +169,17 @@ class PodCgroup:
             seen.update(_read_pids(procs))
         return sorted(seen)
 
+    def has_processes(self) -> bool:
+        """True when the cgroup holds a process (one read: every process joins all the
+        hierarchies at once)."""
+        if not self.procs_files:
+            return False
+        try:
+            with open(self.procs_files[0], "rb") as procs:
+                return bool(procs.read(1).strip())
+        except FileNotFoundError:
+            return False
+
     def can_freeze(self) -> bool:
         return self.freeze_file is not None and self.freeze_file.exists()
 

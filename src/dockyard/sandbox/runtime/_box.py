@@ -35,6 +35,7 @@ import fcntl
 import json
 import logging
 import os
+import select
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -108,23 +109,25 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def prepare_state_dir(state: Path, check: bool = True) -> None:
-    """Create a sandbox's state directory (``status/`` and ``run/`` owned by the sandbox
-    user) and clear what a previous sandbox left in it; `check` first makes sure the
-    sandbox user can reach it (callers that checked the parent already skip that)."""
+def prepare_state_dir(state: Path, check: bool = True, status: bool = True) -> None:
+    """Create a sandbox's state directory (``run/`` and, with `status`, ``status/`` owned
+    by the sandbox user) and clear what a previous sandbox left in it; `check` first makes
+    sure the sandbox user can reach it (callers that checked the parent already skip
+    that)."""
     if check:
+        state.parent.mkdir(parents=True, exist_ok=True)
         check_traversable(state.parent)
-    for path, owner in (
-        (state, 0),
-        (state / "status", SANDBOX_UID),
-        (state / "run", SANDBOX_UID),
-    ):
-        path.mkdir(parents=True, exist_ok=True)
+    root = os.geteuid() == 0
+    for path, owner in ((state, 0), *(((state / "status", SANDBOX_UID),) if status else ()),
+                        (state / "run", SANDBOX_UID)):  # fmt: skip
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            for stale in path.iterdir() if owner else ():
+                stale.unlink(missing_ok=True)
         os.chmod(path, 0o755 if owner == 0 else 0o700)
-        if os.geteuid() == 0:
+        if root:
             os.chown(path, owner, owner)
-    for stale in (*(state / "status").iterdir(), *(state / "run").iterdir()):
-        stale.unlink(missing_ok=True)
 
 
 def _bwrap_argv(bwrap: str, spec: BoxSpec, seccomp_fd: int, files: NodeFiles) -> list[str]:
@@ -307,24 +310,46 @@ class Box:
                     return int((directory / name).read_text())
         return None
 
-    def signal_kill(self) -> None:
+    def signal_kill(self, paused: bool = False) -> None:
         """Send SIGKILL to the sandbox without waiting (irrevocable: the sandbox is gone
         once the kernel has run its exits). Its first process leads the sandbox's
         process group (and, when forked by the nursery, is pid 1 of its pid namespace, so
-        the kernel kills the rest); the cgroup is signalled too for the others."""
+        the kernel kills the rest); the cgroup is signalled too for the others. A
+        `paused` sandbox is thawed (v1 frozen tasks die only once they run again)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, 9)
         if self.cgroup.kill_file is not None:
             with contextlib.suppress(OSError):
                 self.cgroup.kill_file.write_text("1")
-        elif self.cgroup.frozen():
+        if paused:
             with contextlib.suppress(SandboxError):
-                self.cgroup.thaw()  # v1: frozen tasks die only once they run again
+                self.cgroup.thaw()
+
+    def wait_first_gone(self, timeout: float) -> bool:
+        """Wait until the sandbox's first process has exited (a pidfd, no polling); True
+        once it has. For a sandbox forked by the nursery that process is pid 1 of the
+        sandbox's pid namespace: the kernel ends every other process before it."""
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        try:
+            if not self.alive():  # the pid was reused: ours is gone
+                return True
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            return bool(poller.poll(timeout * 1000))
+        finally:
+            os.close(pidfd)
 
     def kill(self, remove_cgroup: bool = True) -> None:
         """Kill every process of the sandbox and remove its cgroup (blocking until they
         are gone; with `remove_cgroup` False the emptied cgroup stays). Idempotent."""
-        self.signal_kill()
+        self.signal_kill(paused=self.cgroup.frozen())
+        if self._process is None:
+            self.wait_first_gone(5.0)
         self.cgroup.kill_all()
         if self._process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):

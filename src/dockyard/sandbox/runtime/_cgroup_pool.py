@@ -68,13 +68,13 @@ class CgroupPool:
         with self._lock:
             return bool(cgroup.dirs) and cgroup.dirs[0] in self._limits
 
-    def give_back(self, cgroup: PodCgroup) -> None:
+    def give_back(self, cgroup: PodCgroup, emptied: bool = False) -> None:
         """Keep a cgroup this pool handed out for the next sandbox with its limits once
-        it is empty; removes it when it still holds processes, is frozen, is not this
-        pool's, or the pool is full."""
+        it is empty (`emptied`: the caller just saw it empty and thawed); removes it when
+        it still holds processes, is frozen, is not this pool's, or the pool is full."""
         with self._lock:
             limits = self._limits.get(cgroup.dirs[0]) if cgroup.dirs else None
-        if limits is not None and not cgroup.frozen() and not cgroup.pids():
+        if limits is not None and (emptied or (not cgroup.frozen() and not cgroup.pids())):
             with self._lock:
                 if sum(len(v) for v in self._spare.values()) < self.max_spare:
                     self._spare.setdefault(limits, []).append(cgroup)

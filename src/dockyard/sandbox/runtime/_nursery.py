@@ -147,11 +147,18 @@ class Nursery:
         self.box.kill()
         self.cgroups.clear()
 
-    def release(self, box: Box) -> None:
-        """Kill a sandbox (blocking until its processes are gone); its cgroup is kept for
-        the next sandbox when this nursery made it, else removed."""
+    def release(self, box: Box, signalled: bool = False) -> None:
+        """Kill a sandbox (blocking until its processes are gone; `signalled`: SIGKILL
+        was sent already); its cgroup is kept for the next sandbox when this nursery
+        made it and it is empty, else removed."""
         if not self.cgroups.owns(box.cgroup):
             box.kill()
+            return
+        if not signalled:
+            box.signal_kill()
+        # Its pid 1 is gone only once every other process of its pid namespace is.
+        if box.wait_first_gone(5.0) and not box.cgroup.has_processes():
+            self.cgroups.give_back(box.cgroup, emptied=True)
             return
         box.kill(remove_cgroup=False)
         self.cgroups.give_back(box.cgroup)
@@ -163,7 +170,7 @@ class Nursery:
             raise SandboxError("the nursery only makes sandboxes without network or snapshot")
         if spec.state_dir.parent != self.boxes_dir:
             raise SandboxError(f"{spec.state_dir} is not under {self.boxes_dir}")
-        prepare_state_dir(spec.state_dir, check=False)
+        prepare_state_dir(spec.state_dir, check=False, status=False)
         cgroup, _ = self.cgroups.take(
             SandboxLimits(spec.memory_bytes, spec.cpu_millis, spec.pids, spec.tmp_bytes)
         )

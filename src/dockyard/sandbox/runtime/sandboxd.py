@@ -20,11 +20,13 @@ are restored.
 
 from __future__ import annotations
 
+import _thread
 import base64
 import contextlib
 import json
 import os
 import queue
+import select
 import signal
 import socket
 import stat
@@ -99,14 +101,16 @@ class Children:
     by_pid: weakref.WeakValueDictionary[int, subprocess.Popen[bytes]] = (
         weakref.WeakValueDictionary()
     )
-    started = threading.Event()
+    #: Released when a child starts; the reaper waits on it while it has none.
+    started = threading.Lock()
 
     @classmethod
     def spawn(cls, argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
         with cls.lock:  # registered before the reaper can see it exit
             popen = subprocess.Popen(argv, **options)
             cls.by_pid[popen.pid] = popen
-        cls.started.set()
+        with contextlib.suppress(RuntimeError):  # already released
+            cls.started.release()
         return popen
 
     @classmethod
@@ -116,8 +120,7 @@ class Children:
             try:
                 info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
             except ChildProcessError:  # none yet: wait for the daemon to start one
-                cls.started.wait()
-                cls.started.clear()
+                cls.started.acquire()
                 continue
             if info is None:
                 continue
@@ -131,12 +134,15 @@ class Children:
 
 
 class Proc:
+    """A command started by ``exec``. The thread that started it also reads its output
+    (`pump`) and sends it to that request's connection; later ``attach`` requests
+    subscribe to what follows."""
+
     def __init__(self, popen: subprocess.Popen[bytes], request: dict[str, Any]) -> None:
         self.popen = popen
         self.request = request
         self.subscribers: list[queue.Queue[tuple[str, Any]]] = []
         self.lock = threading.Lock()
-        self.open_streams = 2
         self.end: tuple[str, Any] | None = None
 
     def subscribe(self) -> queue.Queue[tuple[str, Any]]:
@@ -158,26 +164,43 @@ class Proc:
             for q in self.subscribers:
                 q.put(event)
 
-    def pump(self, stream: BinaryIO, name: str) -> None:
-        fd = stream.fileno()
-        while True:
-            data = os.read(fd, CHUNK)
-            if not data:
-                break
-            self.publish((name, data))
-        stream.close()
+    def pump(self, conn: Conn | None) -> None:
+        """Read stdout and stderr until both close, streaming them to `conn` (dropped
+        once it fails: the process runs on) and to subscribers; then publish the exit."""
+        streams = {s.fileno(): (s, n) for s, n in ((self.popen.stdout, "stdout"),
+                                                   (self.popen.stderr, "stderr")) if s}  # fmt: skip
+        poller = select.poll()
+        for fd in streams:
+            poller.register(fd, select.POLLIN)
+        while streams:
+            for fd, _ in poller.poll():
+                data = os.read(fd, CHUNK)
+                if not data:
+                    poller.unregister(fd)
+                    streams.pop(fd)[0].close()
+                    continue
+                name = streams[fd][1]
+                self.publish((name, data))
+                if conn is not None:
+                    try:
+                        conn.send({name: base64.b64encode(data).decode()})
+                    except OSError:
+                        conn = None
+        end = ("end", self.popen.wait())
         with self.lock:
-            self.open_streams -= 1
-            last = self.open_streams == 0
-        if last:
-            code = self.popen.wait()
-            end = ("end", code)
-            with self.lock:
-                self.end = end
-                subscribers, self.subscribers = self.subscribers, []
-            for q in subscribers:
-                q.put(end)
-            PROCS.pop(self.popen.pid, None)
+            self.end = end
+            subscribers, self.subscribers = self.subscribers, []
+        for q in subscribers:
+            q.put(end)
+        PROCS.pop(self.popen.pid, None)
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.final(end=_end(int(end[1])))
+
+
+def _end(code: int) -> dict[str, Any]:
+    status = f"exit status {code}" if code >= 0 else f"signal: {signal.Signals(-code).name.lower()}"
+    return {"exit_code": code, "exited": code >= 0, "status": status}
 
 
 PROCS: dict[int, Proc] = {}
@@ -223,12 +246,12 @@ def op_exec(conn: Conn, request: dict[str, Any]) -> None:
         },
     )
     PROCS[popen.pid] = proc
-    subscription = proc.subscribe()
-    assert popen.stdout is not None and popen.stderr is not None
-    for stream, name in ((popen.stdout, "stdout"), (popen.stderr, "stderr")):
-        threading.Thread(target=proc.pump, args=(stream, name), daemon=True).start()
-    conn.send({"start": {"pid": popen.pid}})
-    _stream(conn, proc, subscription)
+    try:
+        conn.send({"start": {"pid": popen.pid}})
+    except OSError:
+        proc.pump(None)
+    else:
+        proc.pump(conn)
 
 
 def _stream(conn: Conn, proc: Proc, subscription: queue.Queue[tuple[str, Any]]) -> None:
@@ -236,13 +259,7 @@ def _stream(conn: Conn, proc: Proc, subscription: queue.Queue[tuple[str, Any]]) 
         while True:
             kind, value = subscription.get()
             if kind == "end":
-                code = int(value)
-                status = (
-                    f"exit status {code}"
-                    if code >= 0
-                    else f"signal: {signal.Signals(-code).name.lower()}"
-                )
-                conn.final(end={"exit_code": code, "exited": code >= 0, "status": status})
+                conn.final(end=_end(int(value)))
                 return
             conn.send({kind: base64.b64encode(value).decode()})
     except OSError:
@@ -727,7 +744,8 @@ def main(on_listening: Callable[[], None] | None = None) -> None:
     os.chdir(HOME)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     if os.getpid() == 1:
-        threading.Thread(target=Children.reap_orphans, daemon=True).start()
+        Children.started.acquire()
+        _thread.start_new_thread(Children.reap_orphans, ())
     restore()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -740,7 +758,9 @@ def main(on_listening: Callable[[], None] | None = None) -> None:
         on_listening()
     while True:
         client, _ = server.accept()
-        threading.Thread(target=handle, args=(client,), daemon=True).start()
+        # The low-level start: a sandbox's daemon is a fresh fork, and every page the
+        # threading module's bookkeeping touched would be copied for it.
+        _thread.start_new_thread(handle, (client,))
 
 
 if __name__ == "__main__":

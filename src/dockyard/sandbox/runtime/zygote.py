@@ -110,10 +110,17 @@ def _loopback_up() -> None:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh14x", b"lo", flags | IFF_UP))
 
 
-def _drop_privileges(program: bytes) -> None:
+def _last_cap() -> int:
     with open("/proc/sys/kernel/cap_last_cap") as source:
-        last = int(source.read())
-    for cap in range(last + 1):
+        return int(source.read())
+
+
+#: Read once by the zygote (every sandbox inherits it).
+LAST_CAP = _last_cap()
+
+
+def _drop_privileges(program: bytes) -> None:
+    for cap in range(LAST_CAP + 1):
         _check(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop bounding set")
     header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable x 2: all empty
