@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.api.errors import AlreadyExistsError, NotFoundError
+from dockyard.control import Placement, Unplaceable
 from dockyard.node.paths import state_root
 from dockyard.node.sandbox.isolation import SandboxError
 from dockyard.sandbox._keys import new_access_token
@@ -83,6 +84,14 @@ class SandboxUnavailable(Exception):
     """The sandbox could not be started (HTTP 503 / 500)."""
 
 
+class SandboxUnschedulable(SandboxUnavailable):
+    """No node can take the sandbox now; the message carries the scheduler's reasons."""
+
+
+#: Where sandboxes run when the service has no scheduler to place them (tests, tools).
+LOCAL_NODE = os.uname().nodename
+
+
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
@@ -106,7 +115,13 @@ class Record:
     env: dict[str, str] = field(default_factory=dict)
     network: bool = False
     unsaved: dict[str, list[str]] = field(default_factory=dict)
+    #: The node the scheduler placed it on (None while it holds no place).
+    node: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def placement_key(self) -> str:
+        return f"sandbox/{self.sandbox_id}"
 
     @property
     def client(self) -> DaemonClient:
@@ -134,7 +149,7 @@ class Record:
             },
             "status": {
                 "phase": self.phase,
-                "node": os.uname().nodename,
+                "node": self.node,
                 "stateDir": str(self.state_dir),
                 "startedAt": _iso(self.started_at),
                 "endAt": _iso(self.end_at),
@@ -147,9 +162,18 @@ class Record:
 
 class SandboxService:
     def __init__(
-        self, store: ObjectStore, data_dir: Path, clock: Callable[[], float] = time.time
+        self,
+        store: ObjectStore,
+        data_dir: Path,
+        clock: Callable[[], float] = time.time,
+        placement: Placement | None = None,
     ) -> None:
         self.store = store
+        #: The platform's scheduler: cold starts and pool refills are placed through it
+        #: (claims from a pool are placed already); None runs everything on this node.
+        self.placement = placement
+        #: Why a template's warm pool cannot be refilled now (the scheduler's reasons).
+        self.pool_blocked: dict[str, str] = {}
         # Sandbox state must be reachable by uid 65534 (see dockyard.node.paths); the
         # tenants' API keys stay in the private data directory.
         self.root = state_root(data_dir, "sandbox")
@@ -201,7 +225,7 @@ class SandboxService:
             await asyncio.wait(list(self._background), timeout=_START_TIMEOUT_SECONDS + 5)
         for pool in self.pools.values():
             while pool:
-                await self._blocking(self._discard, pool.popleft())
+                await self._drop(pool.popleft())
         if self._background:  # clean-ups of sandboxes killed meanwhile
             await asyncio.wait(list(self._background), timeout=_START_TIMEOUT_SECONDS + 5)
         # Sandboxes forked by the nursery live in its namespaces: it stays while any runs.
@@ -259,6 +283,10 @@ class SandboxService:
                     log.info("sandbox %s ended while the control plane was down", record.sandbox_id)
                     self._forget(record)
                     continue
+                if self.placement is not None and record.node:
+                    shape = record.shape
+                    self.placement.assume(record.placement_key, record.node,
+                                          shape.request_cpu_millis, shape.request_memory_mib)  # fmt: skip
             self.records[record.sandbox_id] = record
         # Pool sandboxes and half-created ones have no object: nobody can reach them.
         for state_dir in self.boxes_dir.iterdir():
@@ -295,6 +323,7 @@ class SandboxService:
             env=dict(spec.get("env") or {}),
             network=bool(spec.get("allowInternetAccess")),
             unsaved=dict(status.get("unsavedNames") or {}),
+            node=status.get("node") or None,
         )
 
     # --- starting sandboxes ---------------------------------------------------------------
@@ -303,8 +332,41 @@ class SandboxService:
         sandbox_id = "i" + uuid.uuid4().hex[:19]
         return Record(sandbox_id, shape, self.boxes_dir / sandbox_id, network=network)
 
+    def _place(self, record: Record) -> None:
+        """Choose the sandbox's node (on the event loop: the scheduler lives there).
+        Raises SandboxUnschedulable when no node can take it."""
+        if self.placement is None:
+            record.node = LOCAL_NODE
+            return
+        shape = record.shape
+        try:
+            record.node = self.placement.place(
+                record.placement_key,
+                shape.request_cpu_millis,
+                shape.request_memory_mib,
+                shape.node_selector,
+            )
+        except Unplaceable as exc:
+            raise SandboxUnschedulable(
+                f"no node can run a sandbox of template {shape.template!r}: {exc}"
+            ) from exc
+
+    def _unplace(self, record: Record) -> None:
+        if self.placement is not None and record.node is not None:
+            self.placement.release(record.placement_key)
+        record.node = None
+
     async def _boot(self, record: Record, restore: Path | None = None) -> None:
-        """Start `record`'s box and wait until its daemon answers."""
+        """Place the sandbox, start its box and wait until its daemon answers (the place
+        is given back when that fails)."""
+        self._place(record)
+        try:
+            await self._start(record, restore)
+        except BaseException:
+            self._unplace(record)
+            raise
+
+    async def _start(self, record: Record, restore: Path | None) -> None:
         shape = record.shape
         spec = BoxSpec(
             sandbox_id=record.sandbox_id,
@@ -385,7 +447,7 @@ class SandboxService:
         try:
             self.store.create(SANDBOX, record.to_object())
         except Exception:
-            await self._blocking(self._discard, record)
+            await self._drop(record)
             raise
         self.records[record.sandbox_id] = record
         return record
@@ -396,7 +458,7 @@ class SandboxService:
             record = pool.popleft()
             if record.box is not None and record.box.alive() and record.shape == shape:
                 return record
-            self._spawn(self._blocking(self._discard, record))
+            self._spawn(self._drop(record))
         return None
 
     # --- lookups ----------------------------------------------------------------------------
@@ -486,6 +548,7 @@ class SandboxService:
             os.replace(partial, archive)
             await self._blocking(record.box.kill)
             record.box = None
+            self._unplace(record)  # on disk only: it holds no node's capacity
             record.phase = "Hibernated"
             record.unsaved = {k: list(v) for k, v in (header.get("unsaved") or {}).items() if v}
             self._save(record)
@@ -506,6 +569,7 @@ class SandboxService:
                 self.store.create(SANDBOX, obj)
 
     def _forget(self, record: Record, files: bool = True) -> None:
+        self._unplace(record)
         self.records.pop(record.sandbox_id, None)
         with contextlib.suppress(NotFoundError):
             self.store.delete(SANDBOX, NAMESPACE, record.sandbox_id)
@@ -513,8 +577,13 @@ class SandboxService:
         if files:
             shutil.rmtree(record.state_dir, ignore_errors=True)
 
+    def _drop(self, record: Record) -> Any:
+        """Give back the record's place and kill it in the background: an awaitable."""
+        self._unplace(record)
+        return self._blocking(self._discard, record)
+
     def _discard(self, record: Record) -> None:
-        """Kill the record's box and remove its files (blocking)."""
+        """Kill the record's box and remove its files (blocking; see `_drop`)."""
         box, record.box = record.box, None
         self._discard_box(box, record.state_dir)
 
@@ -538,9 +607,24 @@ class SandboxService:
             try:
                 await self._expire()
                 self._refill()
+                self._report_pools()
             except Exception:
                 log.exception("sandbox loop failed")
             await asyncio.sleep(_LOOP_SECONDS)
+
+    def _report_pools(self) -> None:
+        """Write each SandboxWarmPool's ready count and, when it cannot be refilled, why
+        (only when they changed)."""
+        for pool in self.store.list(WARM_POOL, NAMESPACE)[0]:
+            template = ((pool.get("spec") or {}).get("templateRef") or {}).get("name", "")
+            wanted: dict[str, Any] = {"readyReplicas": self.ready_count(template)}
+            if template in self.pool_blocked:
+                wanted["message"] = self.pool_blocked[template]
+            if (pool.get("status") or {}) != wanted:
+                pool["status"] = wanted
+                pool["metadata"].pop("resourceVersion", None)
+                with contextlib.suppress(NotFoundError):
+                    self.store.update(WARM_POOL, pool)
 
     async def _expire(self) -> None:
         now = self.clock()
@@ -576,7 +660,7 @@ class SandboxService:
         for template, wanted in self.pool_targets().items():
             pool = self.pools.setdefault(template, deque())
             while len(pool) > wanted:
-                self._spawn(self._blocking(self._discard, pool.pop()))
+                self._spawn(self._drop(pool.pop()))
             missing = wanted - len(pool) - self._starting.get(template, 0)
             for _ in range(max(0, missing)):
                 self._starting[template] = self._starting.get(template, 0) + 1
@@ -584,7 +668,7 @@ class SandboxService:
         for template, pool in self.pools.items():
             if template not in self.pool_targets():
                 while pool:
-                    self._spawn(self._blocking(self._discard, pool.pop()))
+                    self._spawn(self._drop(pool.pop()))
 
     async def _add_to_pool(self, template: str) -> None:
         try:
@@ -596,10 +680,17 @@ class SandboxService:
                 record.phase = "Pooled"
                 try:
                     await self._boot(record)
+                except SandboxUnschedulable as exc:
+                    if self.pool_blocked.get(template) != str(exc):
+                        log.info("warm pool %s waits for capacity: %s", template, exc)
+                    self.pool_blocked[template] = str(exc)
+                    await asyncio.sleep(1.0)
+                    return
                 except SandboxUnavailable as exc:
                     log.warning("warm pool %s: %s", template, exc)
                     await asyncio.sleep(1.0)
                     return
+                self.pool_blocked.pop(template, None)
                 self.pools.setdefault(template, deque()).append(record)
         finally:
             self._starting[template] -= 1

@@ -29,6 +29,9 @@ class Shape:
     allow_internet_access: bool = False
     timeout_seconds: int = 300
     auto_pause: bool = False
+    request_cpu_millis: int = 1
+    request_memory_mib: int = 8
+    node_selector: dict[str, str] = field(default_factory=dict)
 
 
 def shape_of(name: str, spec: SandboxTemplateSpec) -> Shape:
@@ -44,6 +47,9 @@ def shape_of(name: str, spec: SandboxTemplateSpec) -> Shape:
         allow_internet_access=spec.network.allow_internet_access,
         timeout_seconds=spec.timeout_seconds,
         auto_pause=spec.auto_pause,
+        request_cpu_millis=cpu_millis(resources.requests.cpu),
+        request_memory_mib=-(-memory_bytes(resources.requests.memory) // (1 << 20)),
+        node_selector=dict(spec.node_selector),
     )
 
 
