@@ -188,6 +188,8 @@ class SandboxService:
         self.records: dict[str, Record] = {}
         self.pools: dict[str, deque[Record]] = {}
         self._starting: dict[str, int] = {}
+        self._targets: dict[str, int] | None = None
+        self._shapes: dict[str, Shape | None] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._refill_slots = asyncio.Semaphore(_REFILL_CONCURRENCY)
         self._background: set[asyncio.Task[Any]] = set()
@@ -431,7 +433,7 @@ class SandboxService:
             record.env = dict(env or {})
             await self._boot(record)
         else:
-            self._refill()  # start the replacement now, not at the loop's next tick
+            self._refill(refresh=False)  # the replacement starts now, not at the next tick
             if env:
                 record.env = dict(env)
                 await record.client.call("set_env", envs=record.env)
@@ -654,10 +656,17 @@ class SandboxService:
     def ready_count(self, template: str) -> int:
         return len(self.pools.get(template, ()))
 
-    def _refill(self) -> None:
+    def _refill(self, refresh: bool = True) -> None:
+        """Start the pool sandboxes that are missing and drop surplus ones. `refresh`
+        reads the pools and their templates again; a claim reuses what the loop's last
+        tick read (a quarter of a second old at most), so it costs no store read."""
         if self._stopping:
             return
-        for template, wanted in self.pool_targets().items():
+        if refresh or self._targets is None:
+            self._targets = self.pool_targets()
+            self._shapes = {t: resolve_template(self.store, t) for t in self._targets}
+        targets = self._targets
+        for template, wanted in targets.items():
             pool = self.pools.setdefault(template, deque())
             while len(pool) > wanted:
                 self._spawn(self._drop(pool.pop()))
@@ -666,14 +675,14 @@ class SandboxService:
                 self._starting[template] = self._starting.get(template, 0) + 1
                 self._spawn(self._add_to_pool(template))
         for template, pool in self.pools.items():
-            if template not in self.pool_targets():
+            if template not in targets:
                 while pool:
                     self._spawn(self._drop(pool.pop()))
 
     async def _add_to_pool(self, template: str) -> None:
         try:
             async with self._refill_slots:
-                shape = resolve_template(self.store, template)
+                shape = self._shapes.get(template)
                 if shape is None:
                     return
                 record = self._new_record(shape, network=False)
