@@ -64,6 +64,8 @@ class SandboxTemplateSpec(ApiModel):
     network: NetworkPolicy = Field(default_factory=NetworkPolicy)
     timeout_seconds: int = Field(default=300, gt=0)
     auto_pause: bool = False
+    #: A sandbox paused this long is hibernated (its memory released; connect wakes it).
+    hibernate_after_seconds: int | None = Field(default=None, gt=0)
     #: Only nodes with these labels run the template's sandboxes.
     node_selector: dict[str, str] = Field(default_factory=dict)
 

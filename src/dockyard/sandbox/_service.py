@@ -58,7 +58,15 @@ from dockyard.sandbox._kinds import (
     Phase,
 )
 from dockyard.sandbox._templates import Shape, resolve_template
-from dockyard.sandbox.runtime import Box, BoxSpec, DaemonClient, NodeFiles, Nursery, prepare_node
+from dockyard.sandbox.runtime import (
+    Box,
+    BoxSpec,
+    DaemonClient,
+    DaemonError,
+    NodeFiles,
+    Nursery,
+    prepare_node,
+)
 from dockyard.store import ObjectStore
 
 log = logging.getLogger("dockyard.sandbox")
@@ -117,6 +125,7 @@ class Record:
     unsaved: dict[str, list[str]] = field(default_factory=dict)
     #: The node the scheduler placed it on (None while it holds no place).
     node: str | None = None
+    paused_at: float | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -155,6 +164,7 @@ class Record:
                 "endAt": _iso(self.end_at),
                 "envdAccessToken": self.token,
                 "unsavedNames": self.unsaved or None,
+                "pausedAt": _iso(self.paused_at),
                 "box": self.box.to_json() if self.box is not None else None,
             },
         }
@@ -325,6 +335,7 @@ class SandboxService:
             env=dict(spec.get("env") or {}),
             network=bool(spec.get("allowInternetAccess")),
             unsaved=dict(status.get("unsavedNames") or {}),
+            paused_at=ts(status.get("pausedAt")) or None,
             node=status.get("node") or None,
         )
 
@@ -515,6 +526,7 @@ class SandboxService:
             except SandboxError as exc:
                 raise SandboxUnavailable(str(exc)) from exc
             record.phase = "Paused"
+            record.paused_at = self.clock()
             self._save(record)
 
     async def resume(self, tenant: str, sandbox_id: str, timeout_seconds: int | None) -> bool:
@@ -528,6 +540,7 @@ class SandboxService:
             elif record.phase == "Hibernated":
                 await self._wake(record)
             record.phase = "Running"
+            record.paused_at = None
             if timeout_seconds:
                 record.timeout_seconds = timeout_seconds
             record.end_at = self.clock() + record.timeout_seconds
@@ -629,8 +642,20 @@ class SandboxService:
                     self.store.update(WARM_POOL, pool)
 
     async def _expire(self) -> None:
+        """Timeouts (kill, or pause with auto-pause) and the hibernation of sandboxes
+        paused longer than their template's ``hibernateAfterSeconds``."""
         now = self.clock()
         for record in list(self.records.values()):
+            after = record.shape.hibernate_after_seconds
+            if (record.phase == "Paused" and after and record.tenant is not None
+                    and record.paused_at is not None and now - record.paused_at >= after):  # fmt: skip
+                try:
+                    await self.hibernate(record.tenant, record.sandbox_id)
+                except (SandboxConflict, NotFoundError):
+                    pass
+                except (SandboxUnavailable, DaemonError, OSError) as exc:
+                    log.warning("hibernation of paused sandbox %s: %s", record.sandbox_id, exc)
+                continue
             if record.phase != "Running" or record.end_at > now or record.tenant is None:
                 continue
             try:

@@ -10,10 +10,12 @@ ipc, uts and network namespaces, where the child mounts its own /proc, /tmp and 
 home, drops every capability, sets no_new_privs and installs the node's seccomp filter
 before it runs the daemon (see `zygote.py`).
 
-`spawn(spec)` creates the sandbox's state directory and cgroup, asks the zygote for a
-child, learns the child's host pid from the kernel (SCM_CREDENTIALS), moves it into the
-cgroup before it does anything else, and returns an ordinary `Box` (recorded in
-``box.json``, adopted, frozen and killed like any other). Sandboxes forked this way live in
+`spawn(spec)` creates the sandbox's state directory, takes a cgroup with the sandbox's
+limits from the nursery's `CgroupPool` (one an earlier sandbox emptied, else a new one),
+asks the zygote for a child, learns the child's host pid from the kernel
+(SCM_CREDENTIALS), moves it into the cgroup before it does anything else, and returns an
+ordinary `Box` (recorded in ``box.json``, adopted, frozen and killed like any other).
+`release(box)` kills one and hands its emptied cgroup back to the pool. Sandboxes forked this way live in
 the nursery's pid namespace, so the nursery must outlive them: it is started in its own
 session, survives control-plane restarts (`adopt`), and is killed only when no sandbox
 needs it. Sandboxes with network access or restored from a snapshot are started with

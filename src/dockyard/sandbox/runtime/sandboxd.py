@@ -1,7 +1,9 @@
 """The daemon inside every agent sandbox: runs commands, serves files, hosts code contexts.
 
-Runs as the sandbox's first process (uid 65534, inside bubblewrap, under seccomp) with the
-host's /usr/bin/python3; standard library only, never imports dockyard. The control plane
+Runs as the sandbox's process (uid 65534, no capabilities, under seccomp) with the host's
+/usr/bin/python3; standard library only, never imports dockyard. Forked by the node's
+nursery it is pid 1 of the sandbox and also reaps orphans (`Children`); started by
+bubblewrap it runs under bubblewrap's init. The control plane
 reaches it over a Unix socket (argv[1]) bind-mounted out of the sandbox. Each connection
 carries one request: a JSON line ``{"op": ...}``, answered by JSON lines; the last one has
 ``"final": true`` and, on failure, ``"error": {"code", "message"}`` with code one of
