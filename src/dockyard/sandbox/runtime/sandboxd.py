@@ -100,7 +100,7 @@ class Children:
     and leaves the daemon's own children to their `Popen` (so their exit codes are kept)."""
 
     lock = threading.Lock()
-    by_pid: weakref.WeakValueDictionary[int, subprocess.Popen[bytes]] = (
+    by_pid: weakref.WeakValueDictionary[int, subprocess.Popen[bytes] | Spawned] = (
         weakref.WeakValueDictionary()
     )
     #: Released when a child starts; the reaper waits on it while it has none.
@@ -135,12 +135,68 @@ class Children:
                     os.waitpid(info.si_pid, 0)
 
 
+class Spawned:
+    """A command started with posix_spawn (vfork and exec in one call, no Python in
+    between): the part of `subprocess.Popen` the daemon uses."""
+
+    def __init__(
+        self, pid: int, stdin: BinaryIO | None, stdout: BinaryIO, stderr: BinaryIO
+    ) -> None:
+        self.pid = pid
+        self.stdin = stdin
+        self.stdout: BinaryIO | None = stdout
+        self.stderr: BinaryIO | None = stderr
+        self.returncode: int | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def start(cls, argv: list[str], env: dict[str, str], stdin: bool) -> Spawned:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe() if stdin else (-1, -1)
+        actions: list[tuple[Any, ...]] = [
+            (os.POSIX_SPAWN_DUP2, out_w, 1),
+            (os.POSIX_SPAWN_DUP2, err_w, 2),
+            (os.POSIX_SPAWN_DUP2, in_r, 0)
+            if stdin
+            else (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+        ]
+        try:
+            with Children.lock:  # registered before the reaper can see it exit
+                pid = os.posix_spawnp(
+                    argv[0], argv, env, file_actions=actions, setsid=True,
+                    setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+                )  # fmt: skip
+                spawned = cls(pid, os.fdopen(in_w, "wb") if stdin else None,
+                              os.fdopen(out_r, "rb"), os.fdopen(err_r, "rb"))  # fmt: skip
+                Children.by_pid[pid] = spawned
+        except BaseException:
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (out_w, err_w, in_r):
+                if fd >= 0:
+                    os.close(fd)
+        with contextlib.suppress(RuntimeError):
+            Children.started.release()
+        return spawned
+
+    def wait(self) -> int:
+        with self._lock:
+            if self.returncode is None:
+                _, status = os.waitpid(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
+
+
 class Proc:
     """A command started by ``exec``. The thread that started it also reads its output
     (`pump`) and sends it to that request's connection; later ``attach`` requests
     subscribe to what follows."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], request: dict[str, Any]) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes] | Spawned, request: dict[str, Any]) -> None:
         self.popen = popen
         self.request = request
         self.subscribers: list[queue.Queue[tuple[str, Any]]] = []
@@ -225,16 +281,23 @@ def op_exec(conn: Conn, request: dict[str, Any]) -> None:
     args = [str(a) for a in request.get("args") or []]
     cwd = resolve(request.get("cwd") or HOME)
     _remember({"kind": "command", "cmd": cmd, "args": args, "cwd": cwd})
+    env = _env(request.get("envs"))
+    popen: subprocess.Popen[bytes] | Spawned
     try:
-        popen = Children.spawn(
-            [cmd, *args],
-            cwd=cwd,
-            env=_env(request.get("envs")),
-            stdin=subprocess.PIPE if request.get("stdin") else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        # The common case (the daemon's own directory, the command found on the daemon's
+        # PATH) takes the cheaper posix_spawn; anything else goes through Popen.
+        if cwd == HOME and ("/" in cmd or env.get("PATH") == os.environ.get("PATH")):
+            popen = Spawned.start([cmd, *args], env, bool(request.get("stdin")))
+        else:
+            popen = Children.spawn(
+                [cmd, *args],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.PIPE if request.get("stdin") else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
     except OSError as exc:
         raise _os_failure(exc, cwd if isinstance(exc, NotADirectoryError) else cmd) from exc
     proc = Proc(
