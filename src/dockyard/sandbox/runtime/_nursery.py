@@ -195,7 +195,7 @@ class Nursery:
                 # page it touches from now on, is the sandbox's (cgroup v1 also moves what
                 # it touched since the fork: the pool turns that on for each cgroup).
                 for procs in cgroup.procs_files:
-                    procs.write_text(str(pid))
+                    _write(procs, str(pid))
                 conn.sendall(b"g")
                 reply = _line(conn)
             if not reply.get("ok"):
@@ -210,6 +210,14 @@ class Nursery:
             if isinstance(exc, SandboxError):
                 raise
             raise SandboxError(f"sandbox nursery cannot make {spec.sandbox_id}: {exc}") from exc
+
+
+def _write(path: Path, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
 
 
 def _child_pid(conn: socket.socket) -> int:
