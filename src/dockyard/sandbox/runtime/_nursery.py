@@ -62,6 +62,7 @@ SOCKET_NAME = "z.sock"
 #: would end every sandbox it forked. Nothing untrusted ever runs in this cgroup.
 _LIMITS = SandboxLimits(memory_bytes=None, cpu_millis=None, pids=4096, tmp_bytes=16 << 20)
 _SPAWN_TIMEOUT_SECONDS = 10.0
+_EMPTY_WAIT_SECONDS = 0.5
 _START_TIMEOUT_SECONDS = 20.0
 
 
@@ -158,10 +159,15 @@ class Nursery:
             return
         if not signalled:
             box.signal_kill()
-        # Its pid 1 is gone only once every other process of its pid namespace is.
-        if box.wait_first_gone(5.0) and not box.cgroup.has_processes():
-            self.cgroups.give_back(box.cgroup, emptied=True)
-            return
+        # Its pid 1 is gone only once every other process of its pid namespace is (the
+        # cgroup may list the exited pid 1 a few milliseconds longer).
+        if box.wait_first_gone(5.0):
+            deadline = time.monotonic() + _EMPTY_WAIT_SECONDS
+            while box.cgroup.has_processes() and time.monotonic() < deadline:
+                time.sleep(0.001)
+            if not box.cgroup.has_processes():
+                self.cgroups.give_back(box.cgroup, emptied=True)
+                return
         box.kill(remove_cgroup=False)
         self.cgroups.give_back(box.cgroup)
 
