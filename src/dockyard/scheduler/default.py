@@ -30,6 +30,7 @@ from dockyard.api.conditions import set_condition
 from dockyard.api.errors import ApiError
 from dockyard.control import Unplaceable
 from dockyard.scheduler.cluster import (
+    COUNTS_AS_POD_KEY,
     NODE_SELECTOR_KEY,
     TERMINAL_PHASES,
     Assignment,
@@ -269,18 +270,19 @@ class DefaultScheduler:
         framework = self._framework()
         state = CycleState()
         state.write(NODE_SELECTOR_KEY, dict(node_selector))
+        state.write(COUNTS_AS_POD_KEY, False)
         decision = framework.schedule(request, self.cluster.snapshot, state)
         if not decision.scheduled:
             raise Unplaceable(decision.explain())
         status = framework.commit(request, self.cluster.snapshot, decision, state)
         if not status.ok or decision.node is None:
             raise Unplaceable(status.message() or "placement could not be committed")
-        self.cluster.record(key, Assignment(decision.node, request, decision.devices))
+        self.cluster.record(key, Assignment(decision.node, request, decision.devices, pod=False))
         return decision.node
 
     def assume(self, key: str, node: str, cpu_milli: int, memory_mib: int) -> None:
         request = PodRequest(name=key, cpu_milli=cpu_milli, memory_mib=memory_mib)
-        self.cluster.assume(key, Assignment(node, request, ()))
+        self.cluster.assume(key, Assignment(node, request, (), pod=False))
 
     def release(self, key: str) -> None:
         if self.cluster.release(key):
