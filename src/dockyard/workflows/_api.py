@@ -233,7 +233,13 @@ class ArgoApi:
                     yield (json.dumps(entry) + "\n").encode()
 
 
-def build_router(store: ObjectStore, data_dir: Path) -> APIRouter:
+def build_router(
+    store: ObjectStore,
+    data_dir: Path,
+    controller_stats: Callable[[], dict[str, int]] | None = None,
+) -> APIRouter:
+    """The Argo routes; ``controller_stats`` (when given) also serves Dockyard's own
+    ``GET /api/v1/workflow-controller/stats`` (queue figures, see WorkflowReconciler)."""
     api = ArgoApi(store, data_dir)
     router = APIRouter(prefix="/api/v1", tags=["argo"])
 
@@ -269,6 +275,13 @@ def build_router(store: ObjectStore, data_dir: Path) -> APIRouter:
     @router.get("/userinfo")
     async def userinfo() -> Any:
         return {"subject": "dockyard"}
+
+    if controller_stats is not None:
+        read_stats = controller_stats
+
+        @router.get("/workflow-controller/stats")
+        async def stats() -> Any:
+            return read_stats()
 
     # -- workflows -----------------------------------------------------------------------
     @router.post("/workflows/{namespace}")

@@ -35,6 +35,7 @@ from dockyard.workflows._memo import MemoCache
 from dockyard.workflows._nodes import FULFILLED, SUCCEEDED, pod_name
 from dockyard.workflows._operator import WorkflowOperator, parse_time
 from dockyard.workflows._pods import StepFiles, remove_workflow_files
+from dockyard.workflows._simulated import route_to_simulator
 from dockyard.workflows._sync import SyncManager
 
 log = logging.getLogger("dockyard.workflows")
@@ -49,6 +50,7 @@ class ControllerConfig:
     parallelism: int | None = None
     semaphores: dict[str, int] = field(default_factory=dict)
     ray_address: str | None = None
+    executor: str = "pods"  # "simulated": steps finish at once (see ._simulated)
 
 
 class _StoreEnv:
@@ -64,6 +66,8 @@ class _StoreEnv:
         return self.r.store.try_get(POD, namespace, name)
 
     def create_pod(self, pod: dict[str, Any]) -> None:
+        if self.r.config.executor == "simulated":
+            pod = route_to_simulator(pod)
         with contextlib.suppress(AlreadyExistsError):
             created = self.r.store.create(POD, pod)
             meta = created["metadata"]
@@ -112,6 +116,18 @@ class WorkflowReconciler:
         self._uids: dict[ObjectKey, str] = {}
         self._written: dict[ObjectKey, int] = {}
         self.pod_phases: dict[tuple[str, str], str] = {}
+        self.finished_count = 0
+        self.peak_waiting = 0
+
+    def stats(self) -> dict[str, int]:
+        """Queue figures: workflows admitted and waiting now, finished since start, and the
+        most that ever waited at once."""
+        return {
+            "admitted": len(self._admitted),
+            "waiting": len(self._waiting),
+            "finished": self.finished_count,
+            "peakWaiting": self.peak_waiting,
+        }
 
     # -- event filters -----------------------------------------------------------------
     def workflow_event_matters(self, event: StoreEvent) -> bool:
@@ -162,6 +178,7 @@ class WorkflowReconciler:
         priority = int((workflow["spec"].get("priority")) or 0)
         created = workflow["metadata"].get("creationTimestamp") or ""
         self._waiting[key] = (-priority, _timestamp(created), key.name)
+        self.peak_waiting = max(self.peak_waiting, len(self._waiting))
         free = limit - len(self._admitted)
         if free <= 0:
             return False
@@ -215,6 +232,7 @@ class WorkflowReconciler:
             return Result(requeue_after=0.01)
         self._pod_gc(workflow, before, result.status)
         if result.finished:
+            self.finished_count += 1
             self._release(key)
             return self._after_completion(key, {**workflow, "status": result.status})
         wake = result.requeue_after
