@@ -104,16 +104,30 @@ def fan_out(count: int) -> dict[str, Any]:
 async def submit_all(
     http: httpx.AsyncClient, bodies: list[dict[str, Any]], concurrency: int = 16
 ) -> list[dict[str, Any]]:
+    """Create every body (each gets a name of its own, so a retry after a dropped
+    connection is safe: 409 means the first try got through)."""
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(body: dict[str, Any]) -> dict[str, Any]:
+    async def one(index: int, body: dict[str, Any]) -> dict[str, Any]:
+        prefix = body["metadata"].pop("generateName", "wf-")
+        body["metadata"]["name"] = name = f"{prefix}{index}"
         async with gate:
-            response = await http.post(f"/api/v1/workflows/{NS}", json={"workflow": body})
-            response.raise_for_status()
-            created: dict[str, Any] = response.json()
-            return created
+            for attempt in range(5):
+                try:
+                    response = await http.post(
+                        f"/api/v1/workflows/{NS}", json={"workflow": body}
+                    )
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1 * (attempt + 1))
+                    continue
+                if response.status_code == 409:
+                    response = await http.get(f"/api/v1/workflows/{NS}/{name}")
+                response.raise_for_status()
+                created: dict[str, Any] = response.json()
+                return created
+            raise RuntimeError(f"could not create workflow {name}")
 
-    return list(await asyncio.gather(*(one(b) for b in bodies)))
+    return list(await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies))))
 
 
 async def wait_finished(http: httpx.AsyncClient, count: int) -> dict[str, int]:

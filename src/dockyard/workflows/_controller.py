@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 from dockyard.api.errors import AlreadyExistsError, ApiError, ConflictError, NotFoundError
 from dockyard.control import Clock, ObjectKey, Result, SystemClock
 from dockyard.store import ObjectStore, StoreEvent
+from dockyard.workflows._compressed import inflate, pack_status
 from dockyard.workflows._kinds import WORKFLOW
 from dockyard.workflows._memo import MemoCache
 from dockyard.workflows._nodes import FULFILLED, SUCCEEDED, pod_name
@@ -40,6 +42,8 @@ from dockyard.workflows._sync import SyncManager
 
 log = logging.getLogger("dockyard.workflows")
 POD = "v1/Pod"
+_IN_FLIGHT = ("Pending", "Running")
+COSTLY_PASS_SECONDS = 0.02
 QUEUED_MESSAGE = "Workflow is queued: the controller's parallelism limit is reached"
 
 
@@ -63,6 +67,13 @@ class _StoreEnv:
         return self.r.clock.now()
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Pod, or — while it is known to be Pending or Running — a stub with just its
+        phase and node: any later change reaches the cache first and wakes the workflow
+        again, so a large fan-out pass does not read every Pod still in flight."""
+        known = self.r.pod_phases.get((namespace, name))
+        if known in _IN_FLIGHT:
+            host = self.r.pod_hosts.get((namespace, name))
+            return {"spec": {"nodeName": host} if host else {}, "status": {"phase": known}}
         return self.r.store.try_get(POD, namespace, name)
 
     def create_pod(self, pod: dict[str, Any]) -> None:
@@ -115,7 +126,9 @@ class WorkflowReconciler:
         self._waiting: dict[ObjectKey, tuple[int, float, str]] = {}
         self._uids: dict[ObjectKey, str] = {}
         self._written: dict[ObjectKey, int] = {}
+        self._not_before: dict[ObjectKey, float] = {}
         self.pod_phases: dict[tuple[str, str], str] = {}
+        self.pod_hosts: dict[tuple[str, str], str] = {}
         self.finished_count = 0
         self.peak_waiting = 0
 
@@ -150,11 +163,17 @@ class WorkflowReconciler:
         pod = (event.namespace, event.name)
         if event.type == "DELETED":
             self.pod_phases.pop(pod, None)
+            self.pod_hosts.pop(pod, None)
             return True
         phase = _pod_phase(event.object)
         if self.pod_phases.get(pod) == phase:
             return False
         self.pod_phases[pod] = phase
+        host = (event.object.get("spec") or {}).get("nodeName")
+        if host and phase in _IN_FLIGHT:
+            self.pod_hosts[pod] = host
+        else:
+            self.pod_hosts.pop(pod, None)
         return True
 
     # -- queue -------------------------------------------------------------------------
@@ -206,8 +225,12 @@ class WorkflowReconciler:
 
     # -- reconcile ---------------------------------------------------------------------
     async def reconcile(self, key: ObjectKey) -> Result | None:
+        wait = self._not_before.get(key, 0.0) - time.monotonic()
+        if wait > 0:  # the last pass was costly: let more changes gather first
+            return Result(requeue_after=wait)
         workflow = self.store.try_get(WORKFLOW, key.namespace, key.name)
         if workflow is None:
+            self._not_before.pop(key, None)
             self._release(key)
             uid = self._uids.pop(key, None)
             if uid:
@@ -224,14 +247,26 @@ class WorkflowReconciler:
                 key, workflow, {**status, "phase": "Running", "message": QUEUED_MESSAGE}, {}
             )
             return None
+        started = time.monotonic()
+        workflow = inflate(workflow)
+        status = workflow.get("status") or {}
         before = {nid: n.get("phase") for nid, n in (status.get("nodes") or {}).items()}
         result = WorkflowOperator(workflow, self.env).operate()
         try:
             changed = self._write(key, workflow, result.status, result.labels)
         except ConflictError:  # written meanwhile (outside the event loop): look again
             return Result(requeue_after=0.01)
+        cost = time.monotonic() - started
+        if cost > COSTLY_PASS_SECONDS:
+            # Wait as long as the pass took before the next one: a workflow with
+            # thousands of nodes then takes at most half the controller's time, and each
+            # of its passes takes in every Pod that finished meanwhile.
+            self._not_before[key] = started + 2 * cost
+        else:
+            self._not_before.pop(key, None)
         self._pod_gc(workflow, before, result.status)
         if result.finished:
+            self._not_before.pop(key, None)
             self.finished_count += 1
             self._release(key)
             return self._after_completion(key, {**workflow, "status": result.status})
@@ -265,7 +300,7 @@ class WorkflowReconciler:
         updated = {
             **workflow,
             "metadata": {**workflow["metadata"], "labels": merged_labels},
-            "status": status,
+            "status": pack_status(status),
         }
         try:
             stored = self.store.update(WORKFLOW, updated)
