@@ -9,7 +9,7 @@ fresh control plane:
 * **scale** — N workflows of S sequential steps submitted through the Argo API with no
   controller parallelism limit (all N concurrent), timed from the first submission until
   the controller has finished them all; every workflow must end Succeeded.
-* **admission** — M workflows of a few steps with random priorities 0–9 under a
+* **admission** — M workflows of a few steps with random priorities 0 to 9 under a
   controller ``parallelism`` of P. A Pod watch records when each workflow was admitted
   (its first Pod) and finished (its last Pod); the check counts admissions that happened
   while a workflow of strictly higher priority was waiting, and the most workflows active
@@ -92,7 +92,13 @@ def fan_out(count: int) -> dict[str, Any]:
                 {
                     "name": "main",
                     "steps": [
-                        [{"name": "item", "template": "noop", "withSequence": {"count": str(count)}}]
+                        [
+                            {
+                                "name": "item",
+                                "template": "noop",
+                                "withSequence": {"count": str(count)},
+                            }
+                        ]
                     ],
                 },
                 {"name": "noop", "container": {"image": "busybox", "command": ["true"]}},
@@ -114,9 +120,7 @@ async def submit_all(
         async with gate:
             for attempt in range(5):
                 try:
-                    response = await http.post(
-                        f"/api/v1/workflows/{NS}", json={"workflow": body}
-                    )
+                    response = await http.post(f"/api/v1/workflows/{NS}", json={"workflow": body})
                 except httpx.TransportError:
                     await asyncio.sleep(0.1 * (attempt + 1))
                     continue

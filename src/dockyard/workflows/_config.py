@@ -40,7 +40,9 @@ def load_config(data_dir: Path) -> ControllerConfig:
     semaphores = {str(k): int(v) for k, v in (raw.get("semaphores") or {}).items()}
     executor = str(raw.get("executor") or "pods")
     if executor not in EXECUTORS:
-        raise ValueError(f"{path}: executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
+        raise ValueError(
+            f"{path}: executor must be one of {', '.join(EXECUTORS)}, not {executor!r}"
+        )
     return ControllerConfig(
         executor=executor,
         parallelism=int(parallelism) if parallelism else None,
