@@ -456,7 +456,8 @@ class WorkflowOperator:
                 param["value"] = render(str(param["value"]), self.globals)
         scope = {**self.globals, **inputs_scope(inputs), **(extra or {})}
         scope["node.name"] = name
-        template = substitute(template, scope)
+        if "{{" in json.dumps(template):  # most templates have no tags: skip the copy
+            template = substitute(template, scope)
         kind = template_kind(template)
         if kind is None or kind not in NODE_TYPE:
             return self.error_node(

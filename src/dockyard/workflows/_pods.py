@@ -108,9 +108,16 @@ class StepFiles:
 
     def prepare(self, mounts: list[OutputMount], script: str | None) -> None:
         """Create the directory tree, owned so that the sandbox user may write it."""
-        for directory in (self.workflow_dir.parent, self.workflow_dir, self.dir):
-            directory.mkdir(parents=True, exist_ok=True)
-            os.chmod(directory, 0o755)
+        try:
+            os.mkdir(self.dir)
+        except FileNotFoundError:  # the workflow's first step: create the parents too
+            for directory in (self.workflow_dir.parent, self.workflow_dir):
+                directory.mkdir(parents=True, exist_ok=True)
+                os.chmod(directory, 0o755)
+            self.dir.mkdir(exist_ok=True)
+        except FileExistsError:
+            pass
+        os.chmod(self.dir, 0o755)
         writable = [self.argo, *(m.host_path for m in mounts if not m.is_file)]
         if script is not None:
             staging = self.argo / "staging"
