@@ -809,6 +809,10 @@ class WorkflowOperator:
         scope = dict(scope)
         previous: NodeRecord | None = None
         groups = template.get("steps") or []
+        # Later steps, hooks and the template's outputs are the only readers of earlier
+        # steps' results: without tags, expressions or outputs, skip collecting them.
+        text = json.dumps(template)
+        needs_scope = "{{" in text or "expression" in text or bool(template.get("outputs"))
         for index, group in enumerate(groups):
             sg_name = f"{node['name']}[{index}]"
             sg = self.get(sg_name)
@@ -825,7 +829,8 @@ class WorkflowOperator:
             self._execute_step_group(sg, group, source, scope, node, template)
             if not fulfilled(sg):
                 return
-            scope.update(self._steps_scope(sg, group))
+            if needs_scope:
+                scope.update(self._steps_scope(sg, group))
             if sg["phase"] in FAILED_OR_ERROR:
                 self._set_outbound(node, sg)
                 self.mark(node, sg["phase"], sg.get("message"))
