@@ -215,46 +215,60 @@ class ObjectStore:
         name = meta.get("name", "")
         with self._lock:
             current = self.get(kind_key, namespace, name)
-            cur_meta = current["metadata"]
-            wanted_rv = meta.get("resourceVersion")
-            if wanted_rv not in (None, "") and str(wanted_rv) != cur_meta["resourceVersion"]:
-                raise ConflictError(
-                    f'Operation cannot be fulfilled on {_kind_of(kind_key).lower()} "{name}": '
-                    "the object has been modified; please apply your changes to the latest "
-                    "version and try again",
-                    kind=_kind_of(kind_key),
-                    name=name,
-                )
-            immutable = (
-                ("uid", "creationTimestamp")
-                if _mark_deleted
-                else ("uid", "creationTimestamp", "deletionTimestamp")
+            return self._update_locked(kind_key, obj, current, _mark_deleted)
+
+    def _update_locked(
+        self,
+        kind_key: str,
+        obj: dict[str, Any],
+        current: dict[str, Any],
+        _mark_deleted: bool = False,
+    ) -> dict[str, Any]:
+        """The body of :meth:`update` with the store lock held and ``current`` (the stored
+        object) already read; ``obj`` has its own metadata dict."""
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or CLUSTER_SCOPE
+        name = meta.get("name", "")
+        cur_meta = current["metadata"]
+        wanted_rv = meta.get("resourceVersion")
+        if wanted_rv not in (None, "") and str(wanted_rv) != cur_meta["resourceVersion"]:
+            raise ConflictError(
+                f'Operation cannot be fulfilled on {_kind_of(kind_key).lower()} "{name}": '
+                "the object has been modified; please apply your changes to the latest "
+                "version and try again",
+                kind=_kind_of(kind_key),
+                name=name,
             )
-            for key in immutable:
-                if key in cur_meta:
-                    meta[key] = cur_meta[key]
-                else:
-                    meta.pop(key, None)
-            generation = int(cur_meta.get("generation", 1))
-            if obj.get("spec") != current.get("spec"):
-                generation += 1
-            meta["generation"] = generation
-            if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-                return self._delete_locked(kind_key, namespace, name, obj)
-            with self._transaction():
-                rv = self._next_rv()
-                meta["resourceVersion"] = str(rv)
-                data = json.dumps(obj, separators=(",", ":"))
-                self._conn.execute(
-                    "UPDATE objects SET rv=?, data=? WHERE kind_key=? AND namespace=? AND name=?",
-                    (rv, data, kind_key, namespace, name),
-                )
-                if meta.get("ownerReferences") != cur_meta.get("ownerReferences"):
-                    self._conn.execute("DELETE FROM owners WHERE child_uid=?", (meta["uid"],))
-                    self._index_owners(meta["uid"], meta.get("ownerReferences"))
-                self._log(rv, "MODIFIED", kind_key, namespace, name, data)
-            self._publish([StoreEvent("MODIFIED", kind_key, namespace, name, rv, obj)])
-            return obj
+        immutable = (
+            ("uid", "creationTimestamp")
+            if _mark_deleted
+            else ("uid", "creationTimestamp", "deletionTimestamp")
+        )
+        for key in immutable:
+            if key in cur_meta:
+                meta[key] = cur_meta[key]
+            else:
+                meta.pop(key, None)
+        generation = int(cur_meta.get("generation", 1))
+        if obj.get("spec") != current.get("spec"):
+            generation += 1
+        meta["generation"] = generation
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            return self._delete_locked(kind_key, namespace, name, obj)
+        with self._transaction():
+            rv = self._next_rv()
+            meta["resourceVersion"] = str(rv)
+            data = json.dumps(obj, separators=(",", ":"))
+            self._conn.execute(
+                "UPDATE objects SET rv=?, data=? WHERE kind_key=? AND namespace=? AND name=?",
+                (rv, data, kind_key, namespace, name),
+            )
+            if meta.get("ownerReferences") != cur_meta.get("ownerReferences"):
+                self._conn.execute("DELETE FROM owners WHERE child_uid=?", (meta["uid"],))
+                self._index_owners(meta["uid"], meta.get("ownerReferences"))
+            self._log(rv, "MODIFIED", kind_key, namespace, name, data)
+        self._publish([StoreEvent("MODIFIED", kind_key, namespace, name, rv, obj)])
+        return obj
 
     def mutate(
         self,
@@ -274,8 +288,9 @@ class ObjectStore:
                 edited = result
             if edited == current:
                 return current
+            edited = _with_own_metadata(edited)
             edited["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            return self.update(kind_key, edited)
+            return self._update_locked(kind_key, edited, current)
 
     def delete(
         self,
