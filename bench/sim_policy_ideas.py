@@ -4,11 +4,11 @@
 Each variant is a score + device plugin installed as the ``dockyard`` policy for the run;
 every run is paired with FGD on the same seed (same arrival sequence and node ranks), and
 the table reports the mean paired difference in GPU allocation at 130 % arrived demand.
-Tuning was done on seeds 100-105 (FGD's values for them are computed on the fly); seeds
+Tuning was done on seeds 100-109 (FGD's values for them are computed on the fly); seeds
 42-51 are held out for the final table (``sim_fidelity.py``).
 
     PYTHONPATH=src python bench/sim_policy_ideas.py --data ../shared/data/alibaba-gpu-v2023 \
-        --variants waste-tiebreak,previous --workloads default --seeds 100-105
+        --variants cpu-strand+temp-3000,waste-tiebreak --workloads default --seeds 100-109
 
 Appends one row per variant x workload to ``bench/results/sim_policy_ideas.json``.
 ``--leftovers POLICY --seeds 42-42`` instead prints where the unallocated GPU milli sits at
@@ -38,7 +38,7 @@ from dockyard.scheduler.framework import (
 )
 from dockyard.scheduler.plugins import FgdScore, TypicalPods
 from dockyard.scheduler.plugins._devices import best_fit_devices, eligible, shares
-from dockyard.scheduler.plugins.fgd import share_candidates, sigmoid_score
+from dockyard.scheduler.plugins.fgd import placed_state, share_candidates, sigmoid_score
 from dockyard.sim.replay import replay
 from dockyard.sim.traces import load_nodes, load_pods
 
@@ -62,7 +62,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "tb-shares-on-8gpu-nodes": {"tb": "static", "mode": "sharebig"},
     "tb-gpu-pods-on-cpu-poor-nodes": {"tb": "static", "mode": "lowratio"},
     "tb-gpu-pods-on-cpu-rich-nodes": {"tb": "static", "mode": "highratio"},
-    # the eventual-waste tie-break (the default policy) and its variants
+    # the eventual-waste tie-break (the previous default policy) and its variants
     "waste-tiebreak": {"wtb": 0.5, "q0": 0.02},
     "waste-tiebreak-fill-0.01": {"wtb": 0.5, "q0": 0.01},
     "waste-tiebreak-fill-0.05": {"wtb": 0.5, "q0": 0.05},
@@ -73,6 +73,59 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "waste-first-then-fgd-300": {"wtb": 0.5, "q0": 0.02, "wfirst": 300},
     "waste-tiebreak+cpu-strand-3152": {"wtb": 0.5, "q0": 0.02, "ntb": 3152},
     "waste-tiebreak+cpu-strand-8000": {"wtb": 0.5, "q0": 0.02, "ntb": 8000},
+    # CPU-only pods among FGD-equal nodes: most CPU left beyond what the node's free GPUs
+    # will need (r cores per free GPU); shared pods keep the waste tie-break
+    **{f"cpu-surplus-{r}": {"wtb": 0.5, "q0": 0.02, "cpus": r} for r in (6, 11, 16)},
+    # eventual CPU stranding in FGD's gradient: GPUs a node cannot serve once each free GPU
+    # needs r cores (r = 8 / 11 per GPU), weight lam, for every pod
+    **{
+        f"cpu-strand-gradient-r{r}-l{lam}": {"wtb": 0.5, "q0": 0.02, "cpur": r, "cpul": lam}
+        for r in (8, 10, 11, 12, 13, 14)
+        for lam in (0.25, 0.5, 1.0, 2.0, 4.0)
+    },
+    # stranding (r 12, weight 1) combined with other knobs; "cpu-strand+temp-3000" is the
+    # default policy (DockyardScore)
+    **{
+        f"cpu-strand+{name}": {"wtb": 0.5, "q0": 0.02, "cpur": 12, "cpul": 1.0, **extra}
+        for name, extra in {
+            "fill-0.01": {"q0": 0.01},
+            "fill-0.05": {"q0": 0.05},
+            "cpu-only-surplus": {"cpus": 12},
+            "temp-2000": {"temp": 2000},
+            "temp-3000": {"temp": 3000},
+            "temp-2750": {"temp": 2750},
+            "temp-3500": {"temp": 3500},
+            "temp-4000": {"temp": 4000},
+            "temp-5000": {"temp": 5000},
+            "temp-3000-all-pods": {"temp": 3000, "tall": 1},
+            "no-used-bonus": {"nub": 1},
+        }.items()
+    },
+    # same, counting only the GPU milli a node is expected to use (free - eventual waste)
+    "cpu-strand-effective-gpu-r12-l2.0": {
+        "wtb": 0.5,
+        "q0": 0.02,
+        "cpur": 12,
+        "cpul": 2.0,
+        "eff": 1,
+    },
+    "cpu-strand-effective-gpu-r11-l2.0": {
+        "wtb": 0.5,
+        "q0": 0.02,
+        "cpur": 11,
+        "cpul": 2.0,
+        "eff": 1,
+    },
+    **{
+        f"cpu-strand-gradient-r12-l1.0-temp-{t}": {
+            "wtb": 0.5,
+            "q0": 0.02,
+            "cpur": 12,
+            "cpul": 1.0,
+            "temp": t,
+        }
+        for t in (1500, 2500)
+    },
     **{
         f"waste-tiebreak-temp-{t}": {"wtb": 0.5, "q0": 0.02, "temp": t}
         for t in (700, 1500, 2000, 2500, 3000, 4000, 8000)
@@ -93,6 +146,11 @@ class VariantScore:
     def cache_key(self, pod: PodRequest) -> Hashable:
         return pod.shape
 
+    def _strand(self, cpu: IntArray, gpu: IntArray) -> FloatArray:
+        """Milli-GPU a node cannot serve when each free GPU needs ``cpur`` cores."""
+        r = self.cfg["cpur"]
+        return np.asarray(np.maximum(0.0, gpu * r - cpu) / r, dtype=np.float64)
+
     def _dev(self, pod: PodRequest, snap: ClusterSnapshot, nodes: IntArray) -> FloatArray:
         cfg = self.cfg
         model = self.fgd.models.for_snapshot(snap)
@@ -103,6 +161,16 @@ class VariantScore:
         ok = eligible(pod, snap, nodes)
         after = np.where(ok, free - pod.gpu_milli, 0)
         gain = self.w[free] - self.w[after]
+        if cfg.get("cpul") and cfg.get("eff"):
+            eff_b = (free - self.w[free]).sum(1)
+            eff_a = eff_b[:, None] - (free - self.w[free]) + (after - self.w[after])
+            st_b = self._strand(snap.cpu_free[nodes], eff_b)
+            st_a = self._strand((snap.cpu_free[nodes] - pod.cpu_milli)[:, None], eff_a)
+            delta = delta - cfg["cpul"] * (st_a - st_b[:, None])
+        elif cfg.get("cpul"):
+            st_b = self._strand(snap.cpu_free[nodes], free.sum(1))
+            st_a = self._strand(snap.cpu_free[nodes] - pod.cpu_milli, free.sum(1) - pod.gpu_milli)
+            delta = delta - cfg["cpul"] * (st_a - st_b)[:, None]
         if cfg.get("wtb"):
             if cfg.get("wcpu"):
                 dead_b = snap.cpu_free[nodes] < cfg["wcpu"]
@@ -129,9 +197,32 @@ class VariantScore:
         if pod.is_gpu_share:
             base = self._dev(pod, snap, nodes).max(axis=1)
             if cfg.get("wtb"):
-                return np.asarray(base + 0.5 * in_use * (1 - cfg["wtb"]), dtype=np.float64)
+                bonus = 0.0 if cfg.get("nub") else 0.5 * (1 - cfg["wtb"])
+                return np.asarray(base + bonus * in_use, dtype=np.float64)
+        elif cfg.get("cpul"):
+            model = self.fgd.models.for_snapshot(snap)
+            mid = snap.model_id[nodes]
+            before = model.frag(snap.cpu_free[nodes], snap.gpu_free[nodes], mid)
+            cpu_a, free_a = placed_state(pod, snap, nodes)
+            delta = before - model.frag(cpu_a, free_a, mid)
+            if cfg.get("eff"):
+                free_b = snap.gpu_free[nodes]
+                st_b = self._strand(snap.cpu_free[nodes], (free_b - self.w[free_b]).sum(1))
+                st_a = self._strand(cpu_a, (free_a - self.w[free_a]).sum(1))
+            else:
+                st_b = self._strand(snap.cpu_free[nodes], snap.gpu_free_total[nodes])
+                st_a = self._strand(cpu_a, free_a.sum(1))
+            scale = 1000.0 / cfg["temp"] if cfg.get("tall") else 1.0
+            base = sigmoid_score((delta - cfg["cpul"] * (st_a - st_b)) * scale)
+            if cfg.get("nub"):
+                return np.asarray(base, dtype=np.float64)
         else:
             base = self.fgd.score(state, pod, snap, nodes)
+        if cfg.get("cpus") and not pod.wants_gpu:
+            surplus = (
+                snap.cpu_free[nodes] - pod.cpu_milli - cfg["cpus"] * snap.gpu_free_total[nodes]
+            )
+            return np.asarray(base + 0.9 * np.clip(0.5 + surplus / 256000, 0, 1), dtype=np.float64)
         if cfg.get("ntb") and not pod.is_gpu_share:
             left = snap.gpu_free_total[nodes] - pod.total_gpu_milli
             dead_b = np.where(snap.cpu_free[nodes] < cfg["ntb"], snap.gpu_free_total[nodes], 0)
@@ -222,7 +313,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True, help="alibaba-gpu-v2023 folder")
     ap.add_argument("--variants", default="waste-tiebreak", help=f"from {', '.join(VARIANTS)}")
     ap.add_argument("--workloads", default="default")
-    ap.add_argument("--seeds", default="100-105")
+    ap.add_argument("--seeds", default="100-109")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/sim_policy_ideas.json")
     ap.add_argument("--leftovers", metavar="POLICY", help="print end-of-run leftovers instead")
     args = ap.parse_args()

@@ -3,6 +3,7 @@ every feature's controllers run on, and the injectable clock."""
 
 from dockyard.control.clock import Clock, SystemClock
 from dockyard.control.extensions import AdmissionHook, Extension, Platform
+from dockyard.control.placement import Placement, Unplaceable
 from dockyard.control.runtime import (
     Controller,
     Manager,
@@ -22,10 +23,12 @@ __all__ = [
     "Extension",
     "Manager",
     "ObjectKey",
+    "Placement",
     "Platform",
     "Reconciler",
     "Result",
     "SystemClock",
+    "Unplaceable",
     "WatchSource",
     "WorkQueue",
     "key_of",

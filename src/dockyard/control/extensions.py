@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+from dockyard.control.placement import Placement
 from dockyard.control.runtime import Manager
 from dockyard.store import ObjectStore
 
@@ -41,6 +42,11 @@ class Platform(Protocol):
 
     @property
     def data_dir(self) -> Path: ...
+
+    @property
+    def placement(self) -> Placement:
+        """The platform's scheduler, for workloads that are not Pods (see `Placement`)."""
+        ...
 
     @property
     def auth_enabled(self) -> bool:

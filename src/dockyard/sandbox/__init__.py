@@ -6,8 +6,11 @@ Feature area. `extension` installs into the control plane:
 - the kinds Sandbox, SandboxTemplate, SandboxWarmPool and SandboxClaim
   (``agents.x-k8s.io/v1alpha1``) and the SandboxClaim controller;
 - `SandboxService` (one per control plane): sandbox life cycle, warm pools, timeouts,
-  adoption of running and paused sandboxes after a restart; new sandboxes are forked from
-  the node's nursery (`runtime.Nursery`) when it runs, else started with bubblewrap;
+  adoption of running and paused sandboxes after a restart; cold starts and pool refills
+  are placed on a node by the platform's scheduler (`Platform.placement`, the same
+  framework and plugins as Pods; a claim from a warm pool is placed already); new
+  sandboxes are forked from the node's nursery (`runtime.Nursery`) when it runs, else
+  started with bubblewrap;
 - the E2B control-plane API (``/sandboxes``, ``/v2/sandboxes``; ``X-API-Key`` per tenant)
   and data plane (envd's Connect services, ``/files``, ``/health``, the code
   interpreter's ``/execute`` and ``/contexts``; per-sandbox access tokens), both on the
@@ -35,6 +38,7 @@ from dockyard.sandbox._service import (
     SandboxConflict,
     SandboxService,
     SandboxUnavailable,
+    SandboxUnschedulable,
 )
 
 
@@ -45,7 +49,7 @@ class SandboxExtension:
         self.service: SandboxService | None = None
 
     def install(self, platform: Platform) -> None:
-        service = SandboxService(platform.store, platform.data_dir)
+        service = SandboxService(platform.store, platform.data_dir, placement=platform.placement)
         self.service = service
         keys = ApiKeys(platform.data_dir, enforce=platform.auth_enabled)
         platform.add_router(build_control_router(service, keys))
@@ -74,6 +78,7 @@ __all__ = [
     "SandboxService",
     "SandboxTemplate",
     "SandboxUnavailable",
+    "SandboxUnschedulable",
     "SandboxWarmPool",
     "extension",
     "issue_key",

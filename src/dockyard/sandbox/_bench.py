@@ -21,9 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dockyard.node.registration import node_configs
 from dockyard.sandbox._kinds import NAMESPACE, WARM_POOL
 from dockyard.sandbox._service import SandboxService
-from dockyard.store import ObjectStore
+from dockyard.scheduler.default import DefaultScheduler
+from dockyard.store import ObjectStore, format_time, utc_now
 
 TENANT = "bench"
 #: The idle run stops adding sandboxes when the node has less memory available than this.
@@ -37,6 +39,42 @@ def _mem_available() -> int:
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def _tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system, with reaped children) of `root` and every process below
+    it: for the nursery, every sandbox it forked and what ran in them."""
+    procs: dict[int, tuple[int, int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                data = stat.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(")") + 2 :].split()
+        procs[int(entry.name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+    total = 0
+    for pid, (_, ticks) in procs.items():
+        walk = pid
+        while walk in procs and walk != root:
+            walk = procs[walk][0]
+        if walk == root:
+            total += ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _busy_seconds() -> float:
+    """CPU time the whole machine spent busy (every process, not only this benchmark)."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -53,7 +91,15 @@ async def _run(
     root: Path, samples: int, pool: int, seconds: float, idle: int, state_mb: int, workers: int
 ) -> dict[str, Any]:
     store = ObjectStore(root / "state.db")
-    service = SandboxService(store, root)
+    # This node, registered as the node agent does, and the platform's scheduler: cold
+    # starts and pool refills are placed through it, as under `dockyard up`.
+    for config in node_configs():
+        store.create("v1/Node", config.to_object(format_time(utc_now())))
+    scheduler = DefaultScheduler(store)
+    await scheduler.start()
+    while not scheduler.cluster.nodes:
+        await asyncio.sleep(0.01)
+    service = SandboxService(store, root, placement=scheduler)
     await service.start()
     results: dict[str, Any] = {}
     try:
@@ -103,6 +149,9 @@ async def _run(
 
         await service.fill_pools()
         done = 0
+        nursery = service.nursery.box.pid if service.nursery is not None else os.getpid()
+        cpu0 = (_own_cpu_seconds(), _tree_cpu_seconds(nursery), _busy_seconds())
+        load0 = os.getloadavg()
         t0 = time.perf_counter()
 
         async def client() -> None:
@@ -117,9 +166,22 @@ async def _run(
 
         await asyncio.gather(*(client() for _ in range(workers)))
         elapsed = time.perf_counter() - t0
+        own, tree, busy = (_own_cpu_seconds() - cpu0[0], _tree_cpu_seconds(nursery) - cpu0[1],
+                           _busy_seconds() - cpu0[2])  # fmt: skip
+        per = 1000 / max(1, done)
         results["elasticity"] = {"seconds": round(elapsed, 1), "sandboxes": done,
                                  "per_second": round(done / elapsed, 1), "warm_pool": pool,
-                                 "concurrent_clients": workers}  # fmt: skip
+                                 "concurrent_clients": workers,
+                                 # CPU per sandbox: the control plane with the in-process
+                                 # clients (the load generator), and the nursery with every
+                                 # sandbox and command; the machine's busy time includes
+                                 # whatever else ran meanwhile.
+                                 "cpu_ms_per_sandbox": {
+                                     "control_plane_and_clients": round(own * per, 2),
+                                     "sandboxes_and_nursery": round(tree * per, 2),
+                                     "machine_busy": round(busy * per, 2)},
+                                 "load_average_before": [round(x, 2) for x in load0],
+                                 "load_average_after": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
 
         store.delete(WARM_POOL, NAMESPACE, "bench")
         alive = []
@@ -145,6 +207,7 @@ async def _run(
         for record in list(service.records.values()):
             await service.kill(TENANT, record.sandbox_id)
         await service.stop()
+        await scheduler.stop()
         store.close()
     return results
 

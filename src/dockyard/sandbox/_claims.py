@@ -12,10 +12,12 @@ import contextlib
 from dockyard.api.errors import NotFoundError
 from dockyard.control import ObjectKey, Result
 from dockyard.sandbox._kinds import CLAIM
-from dockyard.sandbox._service import SandboxService, SandboxUnavailable
+from dockyard.sandbox._service import SandboxService, SandboxUnavailable, SandboxUnschedulable
 from dockyard.store import ObjectStore
 
 CLAIM_METADATA = "dockyard.dev/claim"
+#: A claim no node can take now is tried again after this long.
+RETRY_SECONDS = 5.0
 
 
 def claim_tenant(namespace: str) -> str:
@@ -49,6 +51,14 @@ class ClaimReconciler:
                 metadata={CLAIM_METADATA: ref},
             )
             claim["status"] = {"sandbox": record.sandbox_id, "phase": "Bound"}
+        except SandboxUnschedulable as exc:
+            retry = Result(requeue_after=RETRY_SECONDS)
+            if status == {"phase": "Pending", "message": str(exc)}:
+                return retry
+            claim["status"] = {"phase": "Pending", "message": str(exc)}
+            claim["metadata"].pop("resourceVersion", None)
+            self.store.update(CLAIM, claim)
+            return retry
         except (NotFoundError, SandboxUnavailable) as exc:
             claim["status"] = {"phase": "Failed", "message": str(exc)}
         claim["metadata"].pop("resourceVersion", None)

@@ -34,14 +34,23 @@ class TemplateRef(ApiModel):
     name: str
 
 
+class SandboxRequests(ApiModel):
+    """What the scheduler reserves for the sandbox on its node. The defaults are about an
+    idle sandbox's footprint, so one node holds many; raise them to reserve capacity."""
+
+    cpu: str | int | float = "1m"
+    memory: str | int = "8Mi"
+
+
 class SandboxResources(ApiModel):
-    """Quantities as in Kubernetes: ``cpu: "1"``, ``memory: 512Mi``, ``disk: 1Gi`` (the
-    home quota), ``pids: 256``."""
+    """Limits, quantities as in Kubernetes: ``cpu: "1"``, ``memory: 512Mi``, ``disk: 1Gi``
+    (the home quota), ``pids: 256``; ``requests`` is what placement reserves."""
 
     cpu: str | int | float = 1
     memory: str | int = "512Mi"
     disk: str | int = "1Gi"
     pids: int = Field(default=256, gt=8)
+    requests: SandboxRequests = Field(default_factory=SandboxRequests)
 
 
 class NetworkPolicy(ApiModel):
@@ -55,6 +64,10 @@ class SandboxTemplateSpec(ApiModel):
     network: NetworkPolicy = Field(default_factory=NetworkPolicy)
     timeout_seconds: int = Field(default=300, gt=0)
     auto_pause: bool = False
+    #: A sandbox paused this long is hibernated (its memory released; connect wakes it).
+    hibernate_after_seconds: int | None = Field(default=None, gt=0)
+    #: Only nodes with these labels run the template's sandboxes.
+    node_selector: dict[str, str] = Field(default_factory=dict)
 
 
 class SandboxTemplate(Resource):
@@ -112,6 +125,8 @@ class SandboxWarmPoolSpec(ApiModel):
 
 class SandboxWarmPoolStatus(ApiModel):
     ready_replicas: int = 0
+    #: Why the pool is short, e.g. no node has room for another sandbox.
+    message: str | None = None
 
 
 class SandboxWarmPool(Resource):

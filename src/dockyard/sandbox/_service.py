@@ -38,12 +38,14 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dockyard.api.errors import AlreadyExistsError, NotFoundError
+from dockyard.control import Placement, Unplaceable
 from dockyard.node.paths import state_root
 from dockyard.node.sandbox.isolation import SandboxError
 from dockyard.sandbox._keys import new_access_token
@@ -56,7 +58,15 @@ from dockyard.sandbox._kinds import (
     Phase,
 )
 from dockyard.sandbox._templates import Shape, resolve_template
-from dockyard.sandbox.runtime import Box, BoxSpec, DaemonClient, NodeFiles, Nursery, prepare_node
+from dockyard.sandbox.runtime import (
+    Box,
+    BoxSpec,
+    DaemonClient,
+    DaemonError,
+    NodeFiles,
+    Nursery,
+    prepare_node,
+)
 from dockyard.store import ObjectStore
 
 log = logging.getLogger("dockyard.sandbox")
@@ -65,8 +75,13 @@ ENVD_VERSION = "0.6.0"
 _READY_POLL_SECONDS = 0.002
 _START_TIMEOUT_SECONDS = 20.0
 _LOOP_SECONDS = 0.25
-#: At most this many pool sandboxes start at once (the node's CPUs are shared).
-_REFILL_CONCURRENCY = 4
+#: At most this many pool sandboxes start at once. A start spends most of its time
+#: waiting for the kernel (namespace and cgroup set-up wait for RCU grace periods), not on
+#: a CPU, so many overlap.
+_REFILL_CONCURRENCY = 16
+#: Threads for blocking sandbox work (starts, kills, clean-ups): enough for every refill
+#: and as many clean-ups at once.
+_WORKER_THREADS = 48
 
 
 class SandboxConflict(Exception):
@@ -75,6 +90,14 @@ class SandboxConflict(Exception):
 
 class SandboxUnavailable(Exception):
     """The sandbox could not be started (HTTP 503 / 500)."""
+
+
+class SandboxUnschedulable(SandboxUnavailable):
+    """No node can take the sandbox now; the message carries the scheduler's reasons."""
+
+
+#: Where sandboxes run when the service has no scheduler to place them (tests, tools).
+LOCAL_NODE = os.uname().nodename
 
 
 def _iso(ts: float | None) -> str | None:
@@ -100,7 +123,14 @@ class Record:
     env: dict[str, str] = field(default_factory=dict)
     network: bool = False
     unsaved: dict[str, list[str]] = field(default_factory=dict)
+    #: The node the scheduler placed it on (None while it holds no place).
+    node: str | None = None
+    paused_at: float | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def placement_key(self) -> str:
+        return f"sandbox/{self.sandbox_id}"
 
     @property
     def client(self) -> DaemonClient:
@@ -128,12 +158,13 @@ class Record:
             },
             "status": {
                 "phase": self.phase,
-                "node": os.uname().nodename,
+                "node": self.node,
                 "stateDir": str(self.state_dir),
                 "startedAt": _iso(self.started_at),
                 "endAt": _iso(self.end_at),
                 "envdAccessToken": self.token,
                 "unsavedNames": self.unsaved or None,
+                "pausedAt": _iso(self.paused_at),
                 "box": self.box.to_json() if self.box is not None else None,
             },
         }
@@ -141,9 +172,18 @@ class Record:
 
 class SandboxService:
     def __init__(
-        self, store: ObjectStore, data_dir: Path, clock: Callable[[], float] = time.time
+        self,
+        store: ObjectStore,
+        data_dir: Path,
+        clock: Callable[[], float] = time.time,
+        placement: Placement | None = None,
     ) -> None:
         self.store = store
+        #: The platform's scheduler: cold starts and pool refills are placed through it
+        #: (claims from a pool are placed already); None runs everything on this node.
+        self.placement = placement
+        #: Why a template's warm pool cannot be refilled now (the scheduler's reasons).
+        self.pool_blocked: dict[str, str] = {}
         # Sandbox state must be reachable by uid 65534 (see dockyard.node.paths); the
         # tenants' API keys stay in the private data directory.
         self.root = state_root(data_dir, "sandbox")
@@ -158,10 +198,18 @@ class SandboxService:
         self.records: dict[str, Record] = {}
         self.pools: dict[str, deque[Record]] = {}
         self._starting: dict[str, int] = {}
+        self._targets: dict[str, int] | None = None
+        self._shapes: dict[str, Shape | None] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._refill_slots = asyncio.Semaphore(_REFILL_CONCURRENCY)
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        self._workers = ThreadPoolExecutor(_WORKER_THREADS, thread_name_prefix="sandbox")
+
+    async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking node work (starting, killing, cleaning up) on the service's own
+        threads, so that slow clean-ups never hold up starts."""
+        return await asyncio.get_running_loop().run_in_executor(self._workers, fn, *args)
 
     # --- lifecycle of the service ---------------------------------------------------------
 
@@ -171,8 +219,8 @@ class SandboxService:
         for path in (self.root, self.boxes_dir, self.snapshots_dir):
             path.mkdir(parents=True, exist_ok=True)
             os.chmod(path, 0o711)
-        self.node_files = await asyncio.to_thread(prepare_node, self.node_dir)
-        self.nursery = await asyncio.to_thread(self._open_nursery, self.node_files)
+        self.node_files = await self._blocking(prepare_node, self.node_dir)
+        self.nursery = await self._blocking(self._open_nursery, self.node_files)
         self._adopt_all()
         self._loop_task = asyncio.create_task(self._loop(), name="sandbox-loop")
 
@@ -189,11 +237,14 @@ class SandboxService:
             await asyncio.wait(list(self._background), timeout=_START_TIMEOUT_SECONDS + 5)
         for pool in self.pools.values():
             while pool:
-                await asyncio.to_thread(self._discard, pool.popleft())
+                await self._drop(pool.popleft())
+        if self._background:  # clean-ups of sandboxes killed meanwhile
+            await asyncio.wait(list(self._background), timeout=_START_TIMEOUT_SECONDS + 5)
         # Sandboxes forked by the nursery live in its namespaces: it stays while any runs.
         if self.nursery is not None and not any(r.box for r in self.records.values()):
-            await asyncio.to_thread(self.nursery.kill)
+            await self._blocking(self.nursery.kill)
             self.nursery = None
+        self._workers.shutdown(wait=False)
 
     def _open_nursery(self, files: NodeFiles) -> Nursery | None:
         """The zygote sandbox new sandboxes are forked from: the running one (sandboxes
@@ -203,7 +254,9 @@ class SandboxService:
         if nursery is not None:
             return nursery
         try:
-            return Nursery.start(self.nursery_dir, self.boxes_dir, files)
+            nursery = Nursery.start(self.nursery_dir, self.boxes_dir, files)
+            nursery.cgroups.sweep()  # spare cgroups of a control plane that crashed
+            return nursery
         except SandboxError as exc:
             log.warning("sandboxes start without the nursery: %s", exc)
             return None
@@ -242,6 +295,10 @@ class SandboxService:
                     log.info("sandbox %s ended while the control plane was down", record.sandbox_id)
                     self._forget(record)
                     continue
+                if self.placement is not None and record.node:
+                    shape = record.shape
+                    self.placement.assume(record.placement_key, record.node,
+                                          shape.request_cpu_millis, shape.request_memory_mib)  # fmt: skip
             self.records[record.sandbox_id] = record
         # Pool sandboxes and half-created ones have no object: nobody can reach them.
         for state_dir in self.boxes_dir.iterdir():
@@ -278,6 +335,8 @@ class SandboxService:
             env=dict(spec.get("env") or {}),
             network=bool(spec.get("allowInternetAccess")),
             unsaved=dict(status.get("unsavedNames") or {}),
+            paused_at=ts(status.get("pausedAt")) or None,
+            node=status.get("node") or None,
         )
 
     # --- starting sandboxes ---------------------------------------------------------------
@@ -286,8 +345,41 @@ class SandboxService:
         sandbox_id = "i" + uuid.uuid4().hex[:19]
         return Record(sandbox_id, shape, self.boxes_dir / sandbox_id, network=network)
 
+    def _place(self, record: Record) -> None:
+        """Choose the sandbox's node (on the event loop: the scheduler lives there).
+        Raises SandboxUnschedulable when no node can take it."""
+        if self.placement is None:
+            record.node = LOCAL_NODE
+            return
+        shape = record.shape
+        try:
+            record.node = self.placement.place(
+                record.placement_key,
+                shape.request_cpu_millis,
+                shape.request_memory_mib,
+                shape.node_selector,
+            )
+        except Unplaceable as exc:
+            raise SandboxUnschedulable(
+                f"no node can run a sandbox of template {shape.template!r}: {exc}"
+            ) from exc
+
+    def _unplace(self, record: Record) -> None:
+        if self.placement is not None and record.node is not None:
+            self.placement.release(record.placement_key)
+        record.node = None
+
     async def _boot(self, record: Record, restore: Path | None = None) -> None:
-        """Start `record`'s box and wait until its daemon answers."""
+        """Place the sandbox, start its box and wait until its daemon answers (the place
+        is given back when that fails)."""
+        self._place(record)
+        try:
+            await self._start(record, restore)
+        except BaseException:
+            self._unplace(record)
+            raise
+
+    async def _start(self, record: Record, restore: Path | None) -> None:
         shape = record.shape
         spec = BoxSpec(
             sandbox_id=record.sandbox_id,
@@ -301,7 +393,7 @@ class SandboxService:
             restore_archive=restore,
         )
         try:
-            box = await asyncio.to_thread(self._start_box, spec)
+            box = await self._blocking(self._start_box, spec)
         except SandboxError as exc:
             raise SandboxUnavailable(str(exc)) from exc
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
@@ -314,7 +406,7 @@ class SandboxService:
                     )
                 await asyncio.sleep(_READY_POLL_SECONDS)
         except BaseException:  # a failed start, or a cancelled caller: leave nothing behind
-            await asyncio.shield(asyncio.to_thread(box.kill))
+            await asyncio.shield(self._blocking(box.kill))
             raise
         record.box = box
         if shape.start_command:
@@ -352,7 +444,7 @@ class SandboxService:
             record.env = dict(env or {})
             await self._boot(record)
         else:
-            self._refill()  # start the replacement now, not at the loop's next tick
+            self._refill(refresh=False)  # the replacement starts now, not at the next tick
             if env:
                 record.env = dict(env)
                 await record.client.call("set_env", envs=record.env)
@@ -368,7 +460,7 @@ class SandboxService:
         try:
             self.store.create(SANDBOX, record.to_object())
         except Exception:
-            await asyncio.to_thread(self._discard, record)
+            await self._drop(record)
             raise
         self.records[record.sandbox_id] = record
         return record
@@ -379,7 +471,7 @@ class SandboxService:
             record = pool.popleft()
             if record.box is not None and record.box.alive() and record.shape == shape:
                 return record
-            self._spawn(asyncio.to_thread(self._discard, record))
+            self._spawn(self._drop(record))
         return None
 
     # --- lookups ----------------------------------------------------------------------------
@@ -404,10 +496,17 @@ class SandboxService:
     # --- transitions ----------------------------------------------------------------------
 
     async def kill(self, tenant: str, sandbox_id: str) -> None:
+        """SIGKILL the sandbox and forget it; returns once the kill is sent and recorded.
+        Waiting for its processes to end, removing its cgroup and its files happen in
+        the background (after a crash, `start()` finishes them: the sandbox has no
+        object any more)."""
         record = self.get(tenant, sandbox_id)
         async with record.lock:
-            await asyncio.to_thread(self._discard, record)
-            self._forget(record)
+            box, record.box = record.box, None
+            if box is not None:
+                box.signal_kill(paused=record.phase == "Paused")
+            self._forget(record, files=False)
+            self._spawn(self._blocking(self._discard_box, box, record.state_dir, True))
 
     def set_timeout(self, tenant: str, sandbox_id: str, seconds: int) -> None:
         record = self.get(tenant, sandbox_id)
@@ -423,10 +522,11 @@ class SandboxService:
                     f"sandbox {sandbox_id} is {record.phase.lower()}, not running"
                 )
             try:
-                await asyncio.to_thread(record.box.freeze)
+                await self._blocking(record.box.freeze)
             except SandboxError as exc:
                 raise SandboxUnavailable(str(exc)) from exc
             record.phase = "Paused"
+            record.paused_at = self.clock()
             self._save(record)
 
     async def resume(self, tenant: str, sandbox_id: str, timeout_seconds: int | None) -> bool:
@@ -436,10 +536,11 @@ class SandboxService:
         async with record.lock:
             resumed = record.phase != "Running"
             if record.phase == "Paused" and record.box is not None:
-                await asyncio.to_thread(record.box.thaw)
+                await self._blocking(record.box.thaw)
             elif record.phase == "Hibernated":
                 await self._wake(record)
             record.phase = "Running"
+            record.paused_at = None
             if timeout_seconds:
                 record.timeout_seconds = timeout_seconds
             record.end_at = self.clock() + record.timeout_seconds
@@ -454,14 +555,15 @@ class SandboxService:
             if record.phase not in ("Running", "Paused") or record.box is None:
                 raise SandboxConflict(f"sandbox {sandbox_id} is {record.phase.lower()}")
             if record.phase == "Paused":
-                await asyncio.to_thread(record.box.thaw)
+                await self._blocking(record.box.thaw)
             archive = self.snapshots_dir / f"{sandbox_id}.tar"
             partial = archive.with_suffix(".partial")
             limit = record.shape.disk_bytes + record.shape.memory_bytes + (64 << 20)
             header = await record.client.snapshot(partial, limit)
             os.replace(partial, archive)
-            await asyncio.to_thread(record.box.kill)
+            await self._blocking(record.box.kill)
             record.box = None
+            self._unplace(record)  # on disk only: it holds no node's capacity
             record.phase = "Hibernated"
             record.unsaved = {k: list(v) for k, v in (header.get("unsaved") or {}).items() if v}
             self._save(record)
@@ -481,19 +583,32 @@ class SandboxService:
             with contextlib.suppress(AlreadyExistsError):
                 self.store.create(SANDBOX, obj)
 
-    def _forget(self, record: Record) -> None:
+    def _forget(self, record: Record, files: bool = True) -> None:
+        self._unplace(record)
         self.records.pop(record.sandbox_id, None)
         with contextlib.suppress(NotFoundError):
             self.store.delete(SANDBOX, NAMESPACE, record.sandbox_id)
         (self.snapshots_dir / f"{record.sandbox_id}.tar").unlink(missing_ok=True)
-        shutil.rmtree(record.state_dir, ignore_errors=True)
+        if files:
+            shutil.rmtree(record.state_dir, ignore_errors=True)
+
+    def _drop(self, record: Record) -> Any:
+        """Give back the record's place and kill it in the background: an awaitable."""
+        self._unplace(record)
+        return self._blocking(self._discard, record)
 
     def _discard(self, record: Record) -> None:
-        """Kill the record's box and remove its files (blocking)."""
-        if record.box is not None:
-            record.box.kill()
-            record.box = None
-        shutil.rmtree(record.state_dir, ignore_errors=True)
+        """Kill the record's box and remove its files (blocking; see `_drop`)."""
+        box, record.box = record.box, None
+        self._discard_box(box, record.state_dir)
+
+    def _discard_box(self, box: Box | None, state_dir: Path, signalled: bool = False) -> None:
+        if box is not None:
+            if self.nursery is not None:
+                self.nursery.release(box, signalled)  # keeps its cgroup for the next one
+            else:
+                box.kill()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
     # --- background: pools and timeouts ---------------------------------------------------
 
@@ -507,13 +622,40 @@ class SandboxService:
             try:
                 await self._expire()
                 self._refill()
+                self._report_pools()
             except Exception:
                 log.exception("sandbox loop failed")
             await asyncio.sleep(_LOOP_SECONDS)
 
+    def _report_pools(self) -> None:
+        """Write each SandboxWarmPool's ready count and, when it cannot be refilled, why
+        (only when they changed)."""
+        for pool in self.store.list(WARM_POOL, NAMESPACE)[0]:
+            template = ((pool.get("spec") or {}).get("templateRef") or {}).get("name", "")
+            wanted: dict[str, Any] = {"readyReplicas": self.ready_count(template)}
+            if template in self.pool_blocked:
+                wanted["message"] = self.pool_blocked[template]
+            if (pool.get("status") or {}) != wanted:
+                pool["status"] = wanted
+                pool["metadata"].pop("resourceVersion", None)
+                with contextlib.suppress(NotFoundError):
+                    self.store.update(WARM_POOL, pool)
+
     async def _expire(self) -> None:
+        """Timeouts (kill, or pause with auto-pause) and the hibernation of sandboxes
+        paused longer than their template's ``hibernateAfterSeconds``."""
         now = self.clock()
         for record in list(self.records.values()):
+            after = record.shape.hibernate_after_seconds
+            if (record.phase == "Paused" and after and record.tenant is not None
+                    and record.paused_at is not None and now - record.paused_at >= after):  # fmt: skip
+                try:
+                    await self.hibernate(record.tenant, record.sandbox_id)
+                except (SandboxConflict, NotFoundError):
+                    pass
+                except (SandboxUnavailable, DaemonError, OSError) as exc:
+                    log.warning("hibernation of paused sandbox %s: %s", record.sandbox_id, exc)
+                continue
             if record.phase != "Running" or record.end_at > now or record.tenant is None:
                 continue
             try:
@@ -539,36 +681,50 @@ class SandboxService:
     def ready_count(self, template: str) -> int:
         return len(self.pools.get(template, ()))
 
-    def _refill(self) -> None:
+    def _refill(self, refresh: bool = True) -> None:
+        """Start the pool sandboxes that are missing and drop surplus ones. `refresh`
+        reads the pools and their templates again; a claim reuses what the loop's last
+        tick read (a quarter of a second old at most), so it costs no store read."""
         if self._stopping:
             return
-        for template, wanted in self.pool_targets().items():
+        if refresh or self._targets is None:
+            self._targets = self.pool_targets()
+            self._shapes = {t: resolve_template(self.store, t) for t in self._targets}
+        targets = self._targets
+        for template, wanted in targets.items():
             pool = self.pools.setdefault(template, deque())
             while len(pool) > wanted:
-                self._spawn(asyncio.to_thread(self._discard, pool.pop()))
+                self._spawn(self._drop(pool.pop()))
             missing = wanted - len(pool) - self._starting.get(template, 0)
             for _ in range(max(0, missing)):
                 self._starting[template] = self._starting.get(template, 0) + 1
                 self._spawn(self._add_to_pool(template))
         for template, pool in self.pools.items():
-            if template not in self.pool_targets():
+            if template not in targets:
                 while pool:
-                    self._spawn(asyncio.to_thread(self._discard, pool.pop()))
+                    self._spawn(self._drop(pool.pop()))
 
     async def _add_to_pool(self, template: str) -> None:
         try:
             async with self._refill_slots:
-                shape = resolve_template(self.store, template)
+                shape = self._shapes.get(template)
                 if shape is None:
                     return
                 record = self._new_record(shape, network=False)
                 record.phase = "Pooled"
                 try:
                     await self._boot(record)
+                except SandboxUnschedulable as exc:
+                    if self.pool_blocked.get(template) != str(exc):
+                        log.info("warm pool %s waits for capacity: %s", template, exc)
+                    self.pool_blocked[template] = str(exc)
+                    await asyncio.sleep(1.0)
+                    return
                 except SandboxUnavailable as exc:
                     log.warning("warm pool %s: %s", template, exc)
                     await asyncio.sleep(1.0)
                     return
+                self.pool_blocked.pop(template, None)
                 self.pools.setdefault(template, deque()).append(record)
         finally:
             self._starting[template] -= 1

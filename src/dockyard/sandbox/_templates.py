@@ -29,6 +29,10 @@ class Shape:
     allow_internet_access: bool = False
     timeout_seconds: int = 300
     auto_pause: bool = False
+    hibernate_after_seconds: int | None = None
+    request_cpu_millis: int = 1
+    request_memory_mib: int = 8
+    node_selector: dict[str, str] = field(default_factory=dict)
 
 
 def shape_of(name: str, spec: SandboxTemplateSpec) -> Shape:
@@ -44,6 +48,10 @@ def shape_of(name: str, spec: SandboxTemplateSpec) -> Shape:
         allow_internet_access=spec.network.allow_internet_access,
         timeout_seconds=spec.timeout_seconds,
         auto_pause=spec.auto_pause,
+        hibernate_after_seconds=spec.hibernate_after_seconds,
+        request_cpu_millis=cpu_millis(resources.requests.cpu),
+        request_memory_mib=-(-memory_bytes(resources.requests.memory) // (1 << 20)),
+        node_selector=dict(spec.node_selector),
     )
 
 

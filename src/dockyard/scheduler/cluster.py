@@ -28,11 +28,18 @@ TERMINAL_PHASES = POD_TERMINAL_PHASES
 NODE_SELECTOR_KEY = "nodeSelector"
 
 
+#: Cycle-state key: False for a workload that is not a Pod (it takes no Pod slot).
+COUNTS_AS_POD_KEY = "countsAsPod"
+
+
 @dataclass(frozen=True)
 class Assignment:
     node: str
     request: PodRequest
     devices: tuple[DeviceShare, ...]
+    #: False for workloads placed through `DefaultScheduler.place` (agent sandboxes): they
+    #: use the node's CPU and memory but none of its Pod slots (``pods`` capacity).
+    pod: bool = True
 
 
 def devices_of(pod: dict[str, Any]) -> tuple[DeviceShare, ...]:
@@ -59,6 +66,8 @@ class LiveCluster:
         self.ready: BoolArray = np.zeros(0, dtype=bool)
         self.unschedulable: BoolArray = np.zeros(0, dtype=bool)
         self.max_pods = np.zeros(0, dtype=np.int64)
+        #: Per node, how many of the snapshot's assumed workloads are not Pods.
+        self.non_pods = np.zeros(0, dtype=np.int64)
         self.labels: list[Mapping[str, str]] = []
         self.generation = 0  # bumps when the node set or capacities change
 
@@ -79,10 +88,11 @@ class LiveCluster:
     def _rebuild(self) -> None:
         names = sorted(self.nodes)
         self.snapshot = ClusterSnapshot.from_nodes([node_spec(self.nodes[n]) for n in names])
+        self.non_pods = np.zeros(len(names), dtype=np.int64)
         for assignment in self.assignments.values():
             index = self.snapshot.index.get(assignment.node)
-            if index is not None:
-                self._assume_in_snapshot(index, assignment)
+            if index is not None and self._assume_in_snapshot(index, assignment):
+                self._count(index, assignment, +1)
         self.generation += 1
         self._refresh_facts()
 
@@ -102,12 +112,17 @@ class LiveCluster:
             return
         self.assignments[uid] = assignment
         index = self.snapshot.index.get(assignment.node)
-        if index is not None:
-            self._assume_in_snapshot(index, assignment)
+        if index is not None and self._assume_in_snapshot(index, assignment):
+            self._count(index, assignment, +1)
 
-    def _assume_in_snapshot(self, index: int, assignment: Assignment) -> None:
+    def _count(self, index: int, assignment: Assignment, sign: int) -> None:
+        if not assignment.pod:
+            self.non_pods[index] += sign
+
+    def _assume_in_snapshot(self, index: int, assignment: Assignment) -> bool:
         try:
             self.snapshot.assume(index, assignment.request, assignment.devices)
+            return True
         except ValueError:
             # Over-committed, e.g. after a node shrank: the Pod keeps running; the node
             # simply looks fuller until Pods end.
@@ -116,10 +131,14 @@ class LiveCluster:
                 assignment.request.name,
                 assignment.node,
             )
+            return False
 
     def record(self, uid: str, assignment: Assignment) -> None:
         """Remember an assignment the framework already accounted in the snapshot."""
         self.assignments[uid] = assignment
+        index = self.snapshot.index.get(assignment.node)
+        if index is not None:
+            self._count(index, assignment, +1)
 
     def release(self, uid: str) -> bool:
         assignment = self.assignments.pop(uid, None)
@@ -127,6 +146,7 @@ class LiveCluster:
             return False
         index = self.snapshot.index.get(assignment.node)
         if index is not None:
+            self._count(index, assignment, -1)
             try:
                 self.snapshot.forget(index, assignment.request, assignment.devices)
             except ValueError:
@@ -180,8 +200,14 @@ class NodeEligibility:
         reasons: dict[str, BoolArray] = {
             "node(s) not ready": ~cluster.ready,
             "node(s) were unschedulable": cluster.unschedulable,
-            "too many pods": snapshot.pod_counts >= cluster.max_pods,
         }
+        try:
+            counts_as_pod: bool = state.read(COUNTS_AS_POD_KEY)
+        except KeyError:
+            counts_as_pod = True
+        if counts_as_pod:  # Pod slots are for Pods; other workloads take none
+            pods = snapshot.pod_counts - cluster.non_pods
+            reasons["too many pods"] = pods >= cluster.max_pods
         if selector:
             reasons["node(s) didn't match node selector"] = np.array(
                 [any(labels.get(k) != v for k, v in selector.items()) for labels in cluster.labels],

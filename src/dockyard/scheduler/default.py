@@ -21,6 +21,7 @@ import heapq
 import itertools
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -31,7 +32,9 @@ from dockyard.api.annotations import GPU_ENV as GPU_ENV_ANNOTATION
 from dockyard.api.annotations import GPU_IDS as GPU_IDS_ANNOTATION
 from dockyard.api.conditions import set_condition
 from dockyard.api.errors import ApiError
+from dockyard.control import Unplaceable
 from dockyard.scheduler.cluster import (
+    COUNTS_AS_POD_KEY,
     NODE_SELECTOR_KEY,
     TERMINAL_PHASES,
     Assignment,
@@ -64,7 +67,9 @@ REFRESH_TYPICAL_EVERY = 64
 
 class StoreBinder:
     """Bind plugin: writes the decision into the Pod (``spec.nodeName``, the GPU assignment
-    and the environment the node gives the Pod). Fails if another binder got there first."""
+    and the environment the node gives the Pod). Fails if another binder got there first.
+    Cycles for other workloads (`DefaultScheduler.place`) carry no Pod: their owner
+    records the decision."""
 
     name = "StoreBinder"
 
@@ -72,7 +77,10 @@ class StoreBinder:
         self.store = store
 
     def bind(self, state: CycleState, pod: PodRequest, decision: Decision) -> Status:
-        obj: dict[str, Any] = state.read(POD_STATE_KEY)
+        try:
+            obj: dict[str, Any] = state.read(POD_STATE_KEY)
+        except KeyError:
+            return SUCCESS
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         now = format_time(utc_now())
 
@@ -100,7 +108,9 @@ class StoreBinder:
 
 
 class DefaultScheduler:
-    """Runs the scheduling loop inside the control plane's event loop."""
+    """Runs the scheduling loop inside the control plane's event loop. Also the
+    platform's `Placement` for workloads that are not Pods (agent sandboxes): one cycle
+    of the same framework, counted in the same `LiveCluster`."""
 
     def __init__(self, store: ObjectStore, retry_interval: float = 5.0) -> None:
         self.store = store
@@ -284,6 +294,37 @@ class DefaultScheduler:
             self.scheduled_count += 1
             self._binds_since_refresh += 1
         return decision
+
+    # -- placement of other workloads (dockyard.control.Placement) ---------------------
+    def place(
+        self, key: str, cpu_milli: int, memory_mib: int, node_selector: Mapping[str, str]
+    ) -> str:
+        """One framework cycle for a workload that is not a Pod; its requests count
+        against the chosen node until `release(key)`. Raises Unplaceable with the
+        framework's explanation."""
+        if key in self.cluster.assignments:
+            return self.cluster.assignments[key].node
+        request = PodRequest(name=key, cpu_milli=cpu_milli, memory_mib=memory_mib)
+        framework = self._framework()
+        state = CycleState()
+        state.write(NODE_SELECTOR_KEY, dict(node_selector))
+        state.write(COUNTS_AS_POD_KEY, False)
+        decision = framework.schedule(request, self.cluster.snapshot, state)
+        if not decision.scheduled:
+            raise Unplaceable(decision.explain())
+        status = framework.commit(request, self.cluster.snapshot, decision, state)
+        if not status.ok or decision.node is None:
+            raise Unplaceable(status.message() or "placement could not be committed")
+        self.cluster.record(key, Assignment(decision.node, request, decision.devices, pod=False))
+        return decision.node
+
+    def assume(self, key: str, node: str, cpu_milli: int, memory_mib: int) -> None:
+        request = PodRequest(name=key, cpu_milli=cpu_milli, memory_mib=memory_mib)
+        self.cluster.assume(key, Assignment(node, request, (), pod=False))
+
+    def release(self, key: str) -> None:
+        if self.cluster.release(key):
+            self._requeue_unschedulable()
 
     def _mark_unschedulable(self, pod: dict[str, Any], message: str) -> None:
         namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]

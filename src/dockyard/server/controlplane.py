@@ -77,6 +77,10 @@ class ControlPlane:
     def auth_enabled(self) -> bool:
         return self.auth.enabled
 
+    @property
+    def placement(self) -> DefaultScheduler:
+        return self.scheduler
+
     def authenticate_own_paths(self, prefixes: Iterable[str]) -> None:
         self.self_authenticated.extend(p.rstrip("/") for p in prefixes)
 

@@ -19,7 +19,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from dockyard.serving.gateway import Gateway, GatewayConfig, MonitorConfig, pool_discovery
+from dockyard.serving.gateway import Gateway, GatewayConfig, PoolWatch
 
 RBG_PATH = "/apis/workloads.x-k8s.io/v1alpha1/namespaces/{ns}/rolebasedgroups"
 POOL_PATH = "/apis/inference.networking.x-k8s.io/v1alpha2/namespaces/{ns}/inferencepools"
@@ -77,10 +77,8 @@ def gateway_thread(server: str, token: str, namespace: str, pool: str) -> Iterat
     """A gateway on its own event loop in a background thread, for synchronous callers."""
     loop = asyncio.new_event_loop()
     gateway = Gateway(
-        GatewayConfig(
-            port=0, pd_threshold_tokens=64, monitor=MonitorConfig(discovery_interval=0.3)
-        ),
-        discover=pool_discovery(server, token, namespace, pool),
+        GatewayConfig(port=0, pd_threshold_tokens=64),
+        discover=PoolWatch(server, token, namespace, pool),
     )
     thread = threading.Thread(target=loop.run_forever, name="dockyard-gateway", daemon=True)
     thread.start()
@@ -137,6 +135,12 @@ def run_inference_stage(
         )
         with console.status("waiting for the prefill role, then the decode role"):
             _wait_ready(api, f"{rbgs}/{name}")
+            _wait_ready(api, f"{pools}/{name}")
+        pool_status = api.get(f"{pools}/{name}").json().get("status") or {}
+        roles = ", ".join(f"{n} {r}" for r, n in (pool_status.get("endpointsByRole") or {}).items())
+        console.print(
+            f"InferencePool {name}: {pool_status.get('readyEndpoints', 0)} ready endpoints ({roles})"
+        )
         with gateway_thread(server, token, namespace, name) as gateway:
             client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="demo")
             for question in QUESTIONS:

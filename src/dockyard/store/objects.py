@@ -212,14 +212,20 @@ class ObjectStore:
         obj = _with_own_metadata(obj)
         meta = obj["metadata"]
         namespace = meta.get("namespace") or CLUSTER_SCOPE
+        name = meta.get("name", "")
         with self._lock:
-            current = self.get(kind_key, namespace, meta.get("name", ""))
-            return self._replace(kind_key, obj, current, _mark_deleted)
+            current = self.get(kind_key, namespace, name)
+            return self._update_locked(kind_key, obj, current, _mark_deleted)
 
-    def _replace(
-        self, kind_key: str, obj: dict[str, Any], current: dict[str, Any], _mark_deleted: bool
+    def _update_locked(
+        self,
+        kind_key: str,
+        obj: dict[str, Any],
+        current: dict[str, Any],
+        _mark_deleted: bool = False,
     ) -> dict[str, Any]:
-        """`update` once the stored object is read; `obj` is the caller's own to edit."""
+        """The body of :meth:`update` with the store lock held and ``current`` (the stored
+        object) already read; ``obj`` has its own metadata dict."""
         meta = obj["metadata"]
         namespace = meta.get("namespace") or CLUSTER_SCOPE
         name = meta.get("name", "")
@@ -284,8 +290,7 @@ class ObjectStore:
                 return current
             edited = _with_own_metadata(edited)
             edited["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            # The stored copy was just read under the same lock: no need to read it again.
-            return self._replace(kind_key, edited, current, False)
+            return self._update_locked(kind_key, edited, current)
 
     def delete(
         self,

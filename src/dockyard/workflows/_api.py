@@ -26,6 +26,7 @@ from dockyard.api.errors import ApiError, BadRequestError, FieldCause, InvalidEr
 from dockyard.api.labels import parse_selector
 from dockyard.node.paths import pods_root
 from dockyard.store import ObjectStore
+from dockyard.workflows._compressed import inflate
 from dockyard.workflows._kinds import (
     CLUSTER_WORKFLOW_TEMPLATE,
     CRON_WORKFLOW,
@@ -191,6 +192,8 @@ class ArgoApi:
         params = request.query_params
         selector = parse_selector(params.get("listOptions.labelSelector"))
         items, rv = self.store.list(kind_key, namespace, selector)
+        if kind_key == WORKFLOW:
+            items = [inflate(item) for item in items]
         items.sort(key=lambda o: o["metadata"].get("creationTimestamp", ""), reverse=True)
         limit = params.get("listOptions.limit")
         remaining = 0
@@ -209,7 +212,7 @@ class ArgoApi:
     async def logs(
         self, namespace: str, name: str, pod: str | None, request: Request
     ) -> AsyncIterator[bytes]:
-        workflow = self.store.get(WORKFLOW, namespace, name)
+        workflow = inflate(self.store.get(WORKFLOW, namespace, name))
         container = request.query_params.get("logOptions.container") or "main"
         grep = request.query_params.get("grep")
         wf_name = workflow["metadata"]["name"]
@@ -233,7 +236,13 @@ class ArgoApi:
                     yield (json.dumps(entry) + "\n").encode()
 
 
-def build_router(store: ObjectStore, data_dir: Path) -> APIRouter:
+def build_router(
+    store: ObjectStore,
+    data_dir: Path,
+    controller_stats: Callable[[], dict[str, int]] | None = None,
+) -> APIRouter:
+    """The Argo routes; ``controller_stats`` (when given) also serves Dockyard's own
+    ``GET /api/v1/workflow-controller/stats`` (queue figures, see WorkflowReconciler)."""
     api = ArgoApi(store, data_dir)
     router = APIRouter(prefix="/api/v1", tags=["argo"])
 
@@ -269,6 +278,13 @@ def build_router(store: ObjectStore, data_dir: Path) -> APIRouter:
     @router.get("/userinfo")
     async def userinfo() -> Any:
         return {"subject": "dockyard"}
+
+    if controller_stats is not None:
+        read_stats = controller_stats
+
+        @router.get("/workflow-controller/stats")
+        async def stats() -> Any:
+            return read_stats()
 
     # -- workflows -----------------------------------------------------------------------
     @router.post("/workflows/{namespace}")
@@ -317,7 +333,8 @@ def build_router(store: ObjectStore, data_dir: Path) -> APIRouter:
     @router.get("/workflows/{namespace}/{name}")
     @guarded
     async def get_workflow(namespace: str, name: str, request: Request) -> Any:
-        return _fields(store.get(WORKFLOW, namespace, name), request.query_params.get("fields"))
+        workflow = inflate(store.get(WORKFLOW, namespace, name))
+        return _fields(workflow, request.query_params.get("fields"))
 
     @router.delete("/workflows/{namespace}/{name}")
     @guarded

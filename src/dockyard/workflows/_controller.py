@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,15 +31,19 @@ from typing import Any
 from dockyard.api.errors import AlreadyExistsError, ApiError, ConflictError, NotFoundError
 from dockyard.control import Clock, ObjectKey, Result, SystemClock
 from dockyard.store import ObjectStore, StoreEvent
+from dockyard.workflows._compressed import inflate, pack_status
 from dockyard.workflows._kinds import WORKFLOW
 from dockyard.workflows._memo import MemoCache
 from dockyard.workflows._nodes import FULFILLED, SUCCEEDED, pod_name
 from dockyard.workflows._operator import WorkflowOperator, parse_time
 from dockyard.workflows._pods import StepFiles, remove_workflow_files
+from dockyard.workflows._simulated import route_to_simulator
 from dockyard.workflows._sync import SyncManager
 
 log = logging.getLogger("dockyard.workflows")
 POD = "v1/Pod"
+_IN_FLIGHT = ("Pending", "Running")
+COSTLY_PASS_SECONDS = 0.02
 QUEUED_MESSAGE = "Workflow is queued: the controller's parallelism limit is reached"
 
 
@@ -49,6 +54,7 @@ class ControllerConfig:
     parallelism: int | None = None
     semaphores: dict[str, int] = field(default_factory=dict)
     ray_address: str | None = None
+    executor: str = "pods"  # "simulated": steps finish at once (see ._simulated)
 
 
 class _StoreEnv:
@@ -61,9 +67,18 @@ class _StoreEnv:
         return self.r.clock.now()
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Pod, or — while it is known to be Pending or Running — a stub with just its
+        phase and node: any later change reaches the cache first and wakes the workflow
+        again, so a large fan-out pass does not read every Pod still in flight."""
+        known = self.r.pod_phases.get((namespace, name))
+        if known in _IN_FLIGHT:
+            host = self.r.pod_hosts.get((namespace, name))
+            return {"spec": {"nodeName": host} if host else {}, "status": {"phase": known}}
         return self.r.store.try_get(POD, namespace, name)
 
     def create_pod(self, pod: dict[str, Any]) -> None:
+        if self.r.config.executor == "simulated":
+            pod = route_to_simulator(pod)
         with contextlib.suppress(AlreadyExistsError):
             created = self.r.store.create(POD, pod)
             meta = created["metadata"]
@@ -111,7 +126,21 @@ class WorkflowReconciler:
         self._waiting: dict[ObjectKey, tuple[int, float, str]] = {}
         self._uids: dict[ObjectKey, str] = {}
         self._written: dict[ObjectKey, int] = {}
+        self._not_before: dict[ObjectKey, float] = {}
         self.pod_phases: dict[tuple[str, str], str] = {}
+        self.pod_hosts: dict[tuple[str, str], str] = {}
+        self.finished_count = 0
+        self.peak_waiting = 0
+
+    def stats(self) -> dict[str, int]:
+        """Queue figures: workflows admitted and waiting now, finished since start, and the
+        most that ever waited at once."""
+        return {
+            "admitted": len(self._admitted),
+            "waiting": len(self._waiting),
+            "finished": self.finished_count,
+            "peakWaiting": self.peak_waiting,
+        }
 
     # -- event filters -----------------------------------------------------------------
     def workflow_event_matters(self, event: StoreEvent) -> bool:
@@ -134,11 +163,17 @@ class WorkflowReconciler:
         pod = (event.namespace, event.name)
         if event.type == "DELETED":
             self.pod_phases.pop(pod, None)
+            self.pod_hosts.pop(pod, None)
             return True
         phase = _pod_phase(event.object)
         if self.pod_phases.get(pod) == phase:
             return False
         self.pod_phases[pod] = phase
+        host = (event.object.get("spec") or {}).get("nodeName")
+        if host and phase in _IN_FLIGHT:
+            self.pod_hosts[pod] = host
+        else:
+            self.pod_hosts.pop(pod, None)
         return True
 
     # -- queue -------------------------------------------------------------------------
@@ -162,6 +197,7 @@ class WorkflowReconciler:
         priority = int((workflow["spec"].get("priority")) or 0)
         created = workflow["metadata"].get("creationTimestamp") or ""
         self._waiting[key] = (-priority, _timestamp(created), key.name)
+        self.peak_waiting = max(self.peak_waiting, len(self._waiting))
         free = limit - len(self._admitted)
         if free <= 0:
             return False
@@ -189,8 +225,12 @@ class WorkflowReconciler:
 
     # -- reconcile ---------------------------------------------------------------------
     async def reconcile(self, key: ObjectKey) -> Result | None:
+        wait = self._not_before.get(key, 0.0) - time.monotonic()
+        if wait > 0:  # the last pass was costly: let more changes gather first
+            return Result(requeue_after=wait)
         workflow = self.store.try_get(WORKFLOW, key.namespace, key.name)
         if workflow is None:
+            self._not_before.pop(key, None)
             self._release(key)
             uid = self._uids.pop(key, None)
             if uid:
@@ -207,14 +247,27 @@ class WorkflowReconciler:
                 key, workflow, {**status, "phase": "Running", "message": QUEUED_MESSAGE}, {}
             )
             return None
+        started = time.monotonic()
+        workflow = inflate(workflow)
+        status = workflow.get("status") or {}
         before = {nid: n.get("phase") for nid, n in (status.get("nodes") or {}).items()}
         result = WorkflowOperator(workflow, self.env).operate()
         try:
             changed = self._write(key, workflow, result.status, result.labels)
         except ConflictError:  # written meanwhile (outside the event loop): look again
             return Result(requeue_after=0.01)
+        cost = time.monotonic() - started
+        if cost > COSTLY_PASS_SECONDS:
+            # Wait as long as the pass took before the next one: a workflow with
+            # thousands of nodes then takes at most half the controller's time, and each
+            # of its passes takes in every Pod that finished meanwhile.
+            self._not_before[key] = started + 2 * cost
+        else:
+            self._not_before.pop(key, None)
         self._pod_gc(workflow, before, result.status)
         if result.finished:
+            self._not_before.pop(key, None)
+            self.finished_count += 1
             self._release(key)
             return self._after_completion(key, {**workflow, "status": result.status})
         wake = result.requeue_after
@@ -247,7 +300,7 @@ class WorkflowReconciler:
         updated = {
             **workflow,
             "metadata": {**workflow["metadata"], "labels": merged_labels},
-            "status": status,
+            "status": pack_status(status),
         }
         try:
             stored = self.store.update(WORKFLOW, updated)

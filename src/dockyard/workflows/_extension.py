@@ -14,6 +14,7 @@ from dockyard.workflows._cron import CronReconciler
 from dockyard.workflows._kinds import CRON_WORKFLOW, WORKFLOW
 from dockyard.workflows._pods import files_root
 from dockyard.workflows._ray import POD, RayPodRunner
+from dockyard.workflows._simulated import SimulatedStepRunner, register_simulated_node
 
 
 def accept_as_running(info: Any, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
@@ -72,12 +73,28 @@ class WorkflowsExtension:
             )
         )
 
+        if config.executor == "simulated":
+            steps = SimulatedStepRunner(platform.store)
+            platform.manager.add(
+                Controller(
+                    name="workflow-simulated-steps",
+                    reconciler=steps,
+                    for_kind=POD,
+                    event_filter=SimulatedStepRunner.is_simulated_pod,
+                )
+            )
+
+            async def add_node() -> None:
+                register_simulated_node(platform.store)
+
+            platform.on_start(add_node)
+
         async def stop_ray() -> None:
             runner.shutdown()
 
         platform.on_stop(stop_ray)
         platform.add_admission(WORKFLOW, accept_as_running)
-        platform.add_router(build_router(platform.store, data_dir))
+        platform.add_router(build_router(platform.store, data_dir, reconciler.stats))
 
         async def sweep() -> None:
             reconciler.sweep_files()

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from dockyard.api.errors import ApiError, BadRequestError, FieldCause, InvalidError, NotFoundError
 from dockyard.store import ObjectStore
+from dockyard.workflows._compressed import deflate_in_place, inflate, inflate_in_place
 from dockyard.workflows._kinds import (
     CLUSTER_WORKFLOW_TEMPLATE,
     CRON_WORKFLOW,
@@ -27,7 +29,19 @@ Obj = dict[str, Any]
 
 
 def _require(store: ObjectStore, namespace: str, name: str) -> Obj:
-    return store.get(WORKFLOW, namespace, name)
+    return inflate(store.get(WORKFLOW, namespace, name))
+
+
+def _mutate(store: ObjectStore, namespace: str, name: str, change: Callable[[Obj], None]) -> Obj:
+    """``store.mutate`` of a workflow whose ``change`` sees ordinary ``status.nodes``
+    (stored compressed again when large); returns the workflow inflated."""
+
+    def edit(obj: Obj) -> None:
+        inflate_in_place(obj)
+        change(obj)
+        deflate_in_place(obj)
+
+    return inflate(store.mutate(WORKFLOW, namespace, name, edit))
 
 
 def set_shutdown(store: ObjectStore, namespace: str, name: str, strategy: str) -> Obj:
@@ -38,7 +52,7 @@ def set_shutdown(store: ObjectStore, namespace: str, name: str, strategy: str) -
     def change(obj: Obj) -> None:
         obj["spec"]["shutdown"] = strategy
 
-    return store.mutate(WORKFLOW, namespace, name, change)
+    return _mutate(store, namespace, name, change)
 
 
 def set_suspend(store: ObjectStore, namespace: str, name: str, suspend: bool) -> Obj:
@@ -50,7 +64,7 @@ def set_suspend(store: ObjectStore, namespace: str, name: str, suspend: bool) ->
         else:
             obj["spec"].pop("suspend", None)
 
-    return store.mutate(WORKFLOW, namespace, name, change)
+    return _mutate(store, namespace, name, change)
 
 
 def resume_workflow(store: ObjectStore, namespace: str, name: str, selector: str | None) -> Obj:
@@ -77,7 +91,7 @@ def resume_workflow(store: ObjectStore, namespace: str, name: str, selector: str
             node["phase"] = "Succeeded"
             node["message"] = "resumed"
 
-    return store.mutate(WORKFLOW, namespace, name, change)
+    return _mutate(store, namespace, name, change)
 
 
 def retry_workflow(store: ObjectStore, namespace: str, name: str, body: Obj) -> Obj:
@@ -145,7 +159,7 @@ def retry_workflow(store: ObjectStore, namespace: str, name: str, body: Obj) -> 
         labels["workflows.argoproj.io/phase"] = "Running"
         obj["metadata"]["labels"] = labels
 
-    return store.mutate(WORKFLOW, namespace, name, change)
+    return _mutate(store, namespace, name, change)
 
 
 def _descendants(nodes: dict[str, Obj], node_id: str) -> set[str]:

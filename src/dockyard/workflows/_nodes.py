@@ -8,6 +8,7 @@ root node's id is the workflow name.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -34,7 +35,9 @@ def fnv32a(text: str) -> int:
     return value
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def node_id(workflow_name: str, node_name: str) -> str:
+    """``<workflow>-<fnv32a(name)>`` (memoized: every pass looks up every node by name)."""
     if node_name == workflow_name:
         return workflow_name
     return f"{workflow_name}-{fnv32a(node_name)}"

@@ -164,6 +164,7 @@ class WorkflowOperator:
         self.priority = 0
         self.resolver: Resolver | None = None
         self.again = False
+        self._child_sets: dict[str, set[str]] = {}  # parent id → its children, for fan-outs
 
     # == the pass =========================================================================
     def operate(self) -> OperateResult:
@@ -343,7 +344,14 @@ class WorkflowOperator:
         return node
 
     def mark(self, node: NodeRecord, phase: str, message: str | None = None) -> NodeRecord:
-        if phase in FULFILLED and node["type"] != "Pod" and node.get("phase") not in FULFILLED:
+        # A finished node another part of the walk may already have looked at needs
+        # another pass; a Pod's parent looks after it, and a StepGroup's steps node goes
+        # on at once.
+        if (
+            phase in FULFILLED
+            and node["type"] not in ("Pod", "StepGroup")
+            and node.get("phase") not in FULFILLED
+        ):
             self.again = True
         node["phase"] = phase
         if message:
@@ -354,7 +362,15 @@ class WorkflowOperator:
 
     def add_child(self, parent: NodeRecord, child: NodeRecord) -> None:
         children = parent.setdefault("children", [])
-        if child["id"] not in children:
+        if len(children) < 16:  # a short list: a scan is cheaper than an index
+            if child["id"] not in children:
+                children.append(child["id"])
+            return
+        known = self._child_sets.get(parent["id"])
+        if known is None or len(known) != len(children):
+            known = self._child_sets[parent["id"]] = set(children)
+        if child["id"] not in known:
+            known.add(child["id"])
             children.append(child["id"])
 
     def outbound(self, node: NodeRecord) -> list[str]:
@@ -440,7 +456,8 @@ class WorkflowOperator:
                 param["value"] = render(str(param["value"]), self.globals)
         scope = {**self.globals, **inputs_scope(inputs), **(extra or {})}
         scope["node.name"] = name
-        template = substitute(template, scope)
+        if "{{" in json.dumps(template):  # most templates have no tags: skip the copy
+            template = substitute(template, scope)
         kind = template_kind(template)
         if kind is None or kind not in NODE_TYPE:
             return self.error_node(
@@ -792,6 +809,10 @@ class WorkflowOperator:
         scope = dict(scope)
         previous: NodeRecord | None = None
         groups = template.get("steps") or []
+        # Later steps, hooks and the template's outputs are the only readers of earlier
+        # steps' results: without tags, expressions or outputs, skip collecting them.
+        text = json.dumps(template)
+        needs_scope = "{{" in text or "expression" in text or bool(template.get("outputs"))
         for index, group in enumerate(groups):
             sg_name = f"{node['name']}[{index}]"
             sg = self.get(sg_name)
@@ -808,7 +829,8 @@ class WorkflowOperator:
             self._execute_step_group(sg, group, source, scope, node, template)
             if not fulfilled(sg):
                 return
-            scope.update(self._steps_scope(sg, group))
+            if needs_scope:
+                scope.update(self._steps_scope(sg, group))
             if sg["phase"] in FAILED_OR_ERROR:
                 self._set_outbound(node, sg)
                 self.mark(node, sg["phase"], sg.get("message"))

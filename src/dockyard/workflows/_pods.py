@@ -109,9 +109,17 @@ class StepFiles:
 
     def prepare(self, mounts: list[OutputMount], script: str | None) -> None:
         """Create the directory tree, owned so that the sandbox user may write it."""
-        for directory in (self.workflow_dir.parent, self.workflow_dir, self.dir):
-            directory.mkdir(parents=True, exist_ok=True)
-            os.chmod(directory, 0o755)
+        try:
+            os.mkdir(self.dir, 0o755)
+        except FileNotFoundError:  # the workflow's first step: create the parents too
+            for directory in (self.workflow_dir.parent, self.workflow_dir):
+                directory.mkdir(parents=True, exist_ok=True)
+                os.chmod(directory, 0o755)
+            self.dir.mkdir(exist_ok=True)
+        except FileExistsError:
+            pass
+        if _UMASK & 0o755:  # the mode asked of mkdir was narrowed
+            os.chmod(self.dir, 0o755)
         writable = [self.argo, *(m.host_path for m in mounts if not m.is_file)]
         if script is not None:
             staging = self.argo / "staging"
@@ -144,6 +152,15 @@ class StepFiles:
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 def _give_to_sandbox(path: Path, mode: int) -> None:

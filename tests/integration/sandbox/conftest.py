@@ -3,8 +3,11 @@ plane (`plane`), with one API key per tenant."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -24,6 +27,17 @@ def traversable(path: Path) -> Path:
         if mode & 0o001 == 0:
             os.chmod(directory, mode | 0o011)
     return path
+
+
+def run_in_fresh_root(scenario: Callable[[Path], Awaitable[None]], timeout: float = 60) -> None:
+    """Run `scenario(root)` in a new directory short enough for the sandboxes' Unix
+    socket paths and searchable by the sandbox user; removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="dockyard-test-"))
+    os.chmod(root, 0o711)
+    try:
+        asyncio.run(asyncio.wait_for(scenario(root), timeout))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

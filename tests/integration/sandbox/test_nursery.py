@@ -4,10 +4,9 @@ it forked with it) the next create starts a new one."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from tests.integration.sandbox.conftest import run_in_fresh_root
 
 from dockyard.sandbox import SandboxService
 from dockyard.store import ObjectStore
@@ -44,10 +43,4 @@ async def _scenario(root: Path) -> None:
 
 
 def test_a_new_nursery_replaces_one_that_ended() -> None:
-    # Short enough for the sandboxes' Unix socket paths; searchable by the sandbox user.
-    root = Path(tempfile.mkdtemp(prefix="dockyard-test-"))
-    os.chmod(root, 0o711)
-    try:
-        asyncio.run(asyncio.wait_for(_scenario(root), 60))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    run_in_fresh_root(_scenario)

@@ -157,9 +157,44 @@ def test_dockyard_tie_breaks_stay_inside_one_fgd_point() -> None:
     for j in range(12):
         free = [int(rng.integers(0, 11)) * 100 for _ in range(int(snap.gpu_count[j]))]
         occupy(snap, f"n{j}", [1000 - f for f in free])
-    ours, fgd = DockyardScore(t), FgdScore(t)
+    ours = DockyardScore(t, strand_weight=0.0, share_temperature=1000.0)
+    fgd = FgdScore(t)
     for pod in [*shapes, make_pod("c").cpu(4000).build()]:
         nodes = np.flatnonzero((snap.gpu_free >= max(pod.gpu_milli, 1)).any(axis=1))
         a = ours.score(CycleState(), pod, snap, nodes)
         b = fgd.score(CycleState(), pod, snap, nodes)
         assert (np.floor(a) == b).all()
+
+
+def test_cpu_stranding_counts_gpus_left_without_cpu() -> None:
+    from dockyard.scheduler.plugins.dockyard_policy import cpu_stranding
+
+    got = cpu_stranding(np.array([96000, 24000, 0]), np.array([8000, 4000, 1000]), 12.0)
+    # 96 cores serve 8 GPUs; 24 cores serve 2 of 4; no cores strand the whole GPU
+    assert list(got) == pytest.approx([0, 2000, 1000])
+
+
+def test_dockyard_sends_cpu_heavy_pods_to_cpu_rich_nodes() -> None:
+    from dockyard.scheduler.plugins.dockyard_policy import DockyardScore
+
+    t = TypicalPods(((4000, 1000, 1, ""), (4000, 500, 1, "")), (0.5, 0.5))
+    # 4 free GPUs each; "poor" has 14 cores per free GPU, "rich" 104: FGD sees no difference for a
+    # 24-core pod (typical pods still fit on both), Dockyard charges the GPUs it strands
+    snap = cluster(node("poor", gpus=8, cpu=56000), node("rich", gpus=8, cpu=416000))
+    occupy(snap, "poor", [1000] * 4)
+    occupy(snap, "rich", [1000] * 4)
+    heavy = make_pod("heavy").gpus(1).cpu(24000).build()
+    cpu_only = make_pod("cpu").cpu(32000).build()
+    for pod in (heavy, cpu_only):
+        fgd = scores(FgdScore(t), pod, snap)
+        assert fgd[0] == fgd[1]
+        ours = scores(DockyardScore(t), pod, snap)
+        assert ours[1] > ours[0]
+
+
+def test_share_temperature_widens_score_steps() -> None:
+    from dockyard.scheduler.plugins.fgd import sigmoid_score
+
+    delta = np.array([0.0, 50.0, 150.0])
+    assert list(sigmoid_score(delta)) == [50, 51, 53]  # FGD: a point per ~40 milli
+    assert list(sigmoid_score(delta, 3000.0)) == [50, 50, 51]  # a point per ~120 milli

@@ -135,3 +135,25 @@ def test_disaggregation_roles(
     assert transferred == expect_transfer
     if remote_kv:  # pulling 1,024 tokens of KV is cheaper than computing them
         assert first_ms < H100_LLAMA2_7B.step_ms(1024, 0, 1024 * 512)
+
+
+def test_a_prompt_head_is_shared_while_its_tail_is_still_prefilling() -> None:
+    async def scenario() -> tuple[int, int]:
+        # 5,000 tokens take three chunks (2,048 + 2,048 + 904). A twin sharing the first
+        # 4,096 tokens that arrives during the second chunk is admitted beside the third and
+        # hits the two chunks already computed.
+        engine = Engine(EngineConfig(time_scale=10.0, num_blocks=4096))
+        engine.start()
+        head = text_of(5000, "h")
+        first = engine.submit(5000, block_hashes(head), 2)
+        while engine.stats.steps < 1:
+            await asyncio.sleep(0)
+        twin_text = head[: 4096 * 4] + text_of(500, "t")
+        twin = engine.submit(count_tokens(twin_text), block_hashes(twin_text), 2)
+        await drain(first)
+        await drain(twin)
+        await engine.stop()
+        return twin.cached_tokens, first.cached_tokens
+
+    twin_cached, first_cached = run(scenario())
+    assert (twin_cached, first_cached) == (4096, 0)

@@ -21,6 +21,7 @@ class Case:
     history: list[tuple[str, list[int]]] = field(default_factory=list)  # routed before
     inflight: dict[str, int] = field(default_factory=dict)
     pending: dict[str, int] = field(default_factory=dict)
+    decoding: dict[str, int] = field(default_factory=dict)
     waiting: dict[str, float] = field(default_factory=dict)
     hashes: list[int] = field(default_factory=lambda: list(range(100)))
     expect: str = ""
@@ -35,6 +36,18 @@ CASES = {
     ),
     "predictive-spreads-new-prefixes-by-queued-work": Case(
         "predictive", pending={"a": 300, "c": 100}, inflight={"a": 1, "c": 1}, expect="b"
+    ),
+    "predictive-starts-a-new-prefix-on-the-idle-engine-even-if-it-holds-more-hot-kv": Case(
+        "predictive",
+        [("b", list(range(1000, 1100))), ("b", list(range(1000, 1100)))],
+        decoding={"a": 1, "c": 2},
+        expect="b",
+    ),
+    "predictive-breaks-ties-by-hot-footprint": Case(
+        "predictive",
+        [("a", list(range(1000, 1100))), ("a", list(range(1000, 1100)))],
+        decoding={"c": 1},
+        expect="b",
     ),
     "least-load-takes-the-idlest": Case(
         "least-load", inflight={"a": 3, "b": 1, "c": 2}, expect="b"
@@ -59,6 +72,7 @@ def test_policy_picks(case: Case) -> None:
     for name, endpoint in endpoints.items():
         endpoint.inflight = case.inflight.get(name, 0)
         endpoint.pending_prefill_tokens = case.pending.get(name, 0)
+        endpoint.decoding = case.decoding.get(name, 0)
         endpoint.scraped = Scraped(waiting=case.waiting.get(name, 0.0), num_blocks=1000)
     for name, hashes in case.history:
         decision = policy.pick(request(hashes), [endpoints[name]])

@@ -173,6 +173,17 @@ class PodCgroup:
             seen.update(_read_pids(procs))
         return sorted(seen)
 
+    def has_processes(self) -> bool:
+        """True when the cgroup holds a process (one read: every process joins all the
+        hierarchies at once)."""
+        if not self.procs_files:
+            return False
+        try:
+            with open(self.procs_files[0], "rb") as procs:
+                return bool(procs.read(1).strip())
+        except FileNotFoundError:
+            return False
+
     def can_freeze(self) -> bool:
         return self.freeze_file is not None and self.freeze_file.exists()
 
@@ -408,6 +419,15 @@ def _fresh_dir(path: Path) -> None:
             raise SandboxError(f"cgroup {path} already holds processes")
         path.rmdir()
     path.mkdir()
+
+
+def cgroup_parents(driver: Driver) -> list[Path]:
+    """The Dockyard directory of each hierarchy the driver uses (none for "none")."""
+    if driver == "v2":
+        return [CGROUP_ROOT / PARENT_NAME]
+    if driver == "v1":
+        return [mount / PARENT_NAME for mount in v1_mounts().values()]
+    return []
 
 
 def create_pod_cgroup(key: str, limits: SandboxLimits, driver: Driver) -> PodCgroup:

@@ -15,7 +15,8 @@ _PROC = Path("/proc")
 
 def _stat_fields(pid: int) -> list[str] | None:
     try:
-        raw = (_PROC / str(pid) / "stat").read_text()
+        with open(f"/proc/{pid}/stat") as stat:  # often on hot paths: no pathlib here
+            raw = stat.read()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     # comm (field 2) is parenthesised and may contain spaces; split after its last ")".

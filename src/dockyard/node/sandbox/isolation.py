@@ -9,7 +9,8 @@ read-only host userland, the same privilege drop and the same cgroup handling:
 - `launcher_argv()`: the root launcher that joins cgroups, drops to uid 65534 with
   no_new_privs and no capabilities, and runs bubblewrap under a monitor.
 - `create_pod_cgroup()` / `PodCgroup`: per-sandbox cgroup with limits, OOM count,
-  kill-all and freeze/thaw; `cgroup_driver()` says which hierarchy is in use.
+  kill-all and freeze/thaw; `cgroup_driver()` says which hierarchy is in use and
+  `cgroup_parents()` where Dockyard's cgroups live in it.
 - `seccomp_program()`: the BPF filter refusing dangerous system calls (`DENIED_SYSCALLS`).
 - `process_start_time()` / `process_running()` / `process_descendants()`: identity of
   processes that outlive the control plane.
@@ -17,7 +18,12 @@ read-only host userland, the same privilege drop and the same cgroup handling:
 
 from dockyard.node.sandbox._bwrap import LAUNCHER, MONITOR, SANDBOX_PATH, find_tools
 from dockyard.node.sandbox._bwrap import _userland_args as userland_args
-from dockyard.node.sandbox._cgroups import PodCgroup, cgroup_driver, create_pod_cgroup
+from dockyard.node.sandbox._cgroups import (
+    PodCgroup,
+    cgroup_driver,
+    cgroup_parents,
+    create_pod_cgroup,
+)
 from dockyard.node.sandbox._layout import check_traversable
 from dockyard.node.sandbox._procs import descendants_of as process_descendants
 from dockyard.node.sandbox._procs import is_running as process_running
@@ -44,6 +50,7 @@ __all__ = [
     "SandboxError",
     "SandboxLimits",
     "cgroup_driver",
+    "cgroup_parents",
     "check_traversable",
     "create_pod_cgroup",
     "find_tools",

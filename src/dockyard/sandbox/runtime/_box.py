@@ -35,6 +35,7 @@ import fcntl
 import json
 import logging
 import os
+import select
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -102,27 +103,36 @@ class NodeFiles:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data))
-    os.chmod(tmp, 0o644)
+    """Write `path` whole or not at all (a temporary file renamed into place), 0644."""
+    tmp = f"{path.parent}/.{path.name}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.fchmod(fd, 0o644)  # whatever the umask
+        os.write(fd, json.dumps(data).encode())
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 
-def prepare_state_dir(state: Path) -> None:
-    """Create a sandbox's state directory (``status/`` and ``run/`` owned by the sandbox
-    user) and clear what a previous sandbox left in it."""
-    check_traversable(state.parent)
-    for path, owner in (
-        (state, 0),
-        (state / "status", SANDBOX_UID),
-        (state / "run", SANDBOX_UID),
-    ):
-        path.mkdir(parents=True, exist_ok=True)
+def prepare_state_dir(state: Path, check: bool = True, status: bool = True) -> None:
+    """Create a sandbox's state directory (``run/`` and, with `status`, ``status/`` owned
+    by the sandbox user) and clear what a previous sandbox left in it; `check` first makes
+    sure the sandbox user can reach it (callers that checked the parent already skip
+    that)."""
+    if check:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        check_traversable(state.parent)
+    root = os.geteuid() == 0
+    for path, owner in ((state, 0), *(((state / "status", SANDBOX_UID),) if status else ()),
+                        (state / "run", SANDBOX_UID)):  # fmt: skip
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            for stale in path.iterdir() if owner else ():
+                stale.unlink(missing_ok=True)
         os.chmod(path, 0o755 if owner == 0 else 0o700)
-        if os.geteuid() == 0:
+        if root:
             os.chown(path, owner, owner)
-    for stale in (*(state / "status").iterdir(), *(state / "run").iterdir()):
-        stale.unlink(missing_ok=True)
 
 
 def _bwrap_argv(bwrap: str, spec: BoxSpec, seccomp_fd: int, files: NodeFiles) -> list[str]:
@@ -305,10 +315,46 @@ class Box:
                     return int((directory / name).read_text())
         return None
 
-    def kill(self) -> None:
-        """Kill every process of the sandbox and remove its cgroup. Idempotent."""
+    def signal_kill(self, paused: bool = False) -> None:
+        """Send SIGKILL to the sandbox without waiting (irrevocable: the sandbox is gone
+        once the kernel has run its exits). Its first process leads the sandbox's
+        process group (and, when forked by the nursery, is pid 1 of its pid namespace, so
+        the kernel kills the rest); the cgroup is signalled too for the others. A
+        `paused` sandbox is thawed (v1 frozen tasks die only once they run again)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, 9)
+        if self.cgroup.kill_file is not None:
+            with contextlib.suppress(OSError):
+                self.cgroup.kill_file.write_text("1")
+        if paused:
+            with contextlib.suppress(SandboxError):
+                self.cgroup.thaw()
+
+    def wait_first_gone(self, timeout: float) -> bool:
+        """Wait until the sandbox's first process has exited (a pidfd, no polling); True
+        once it has. For a sandbox forked by the nursery that process is pid 1 of the
+        sandbox's pid namespace: the kernel ends every other process before it."""
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        try:
+            if not self.alive():  # the pid was reused: ours is gone
+                return True
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            return bool(poller.poll(timeout * 1000))
+        finally:
+            os.close(pidfd)
+
+    def kill(self, remove_cgroup: bool = True) -> None:
+        """Kill every process of the sandbox and remove its cgroup (blocking until they
+        are gone; with `remove_cgroup` False the emptied cgroup stays). Idempotent."""
+        self.signal_kill(paused=self.cgroup.frozen())
+        if self._process is None:
+            self.wait_first_gone(5.0)
         self.cgroup.kill_all()
         if self._process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -317,7 +363,7 @@ class Box:
             deadline = time.monotonic() + 5
             while self.alive() and time.monotonic() < deadline:
                 time.sleep(0.005)
-        if not self.cgroup.remove():
+        if remove_cgroup and not self.cgroup.remove():
             log.warning("cgroup of sandbox %s left in place", self.state_dir)
 
 

@@ -10,10 +10,12 @@ ipc, uts and network namespaces, where the child mounts its own /proc, /tmp and 
 home, drops every capability, sets no_new_privs and installs the node's seccomp filter
 before it runs the daemon (see `zygote.py`).
 
-`spawn(spec)` creates the sandbox's state directory and cgroup, asks the zygote for a
-child, learns the child's host pid from the kernel (SCM_CREDENTIALS), moves it into the
-cgroup before it does anything else, and returns an ordinary `Box` (recorded in
-``box.json``, adopted, frozen and killed like any other). Sandboxes forked this way live in
+`spawn(spec)` creates the sandbox's state directory, takes a cgroup with the sandbox's
+limits from the nursery's `CgroupPool` (one an earlier sandbox emptied, else a new one),
+asks the zygote for a child, learns the child's host pid from the kernel
+(SCM_CREDENTIALS), moves it into the cgroup before it does anything else, and returns an
+ordinary `Box` (recorded in ``box.json``, adopted, frozen and killed like any other).
+`release(box)` kills one and hands its emptied cgroup back to the pool. Sandboxes forked this way live in
 the nursery's pid namespace, so the nursery must outlive them: it is started in its own
 session, survives control-plane restarts (`adopt`), and is killed only when no sandbox
 needs it. Sandboxes with network access or restored from a snapshot are started with
@@ -35,10 +37,10 @@ from dockyard.node.sandbox.isolation import (
     SANDBOX_GID,
     SANDBOX_PATH,
     SANDBOX_UID,
-    PodCgroup,
     SandboxError,
     SandboxLimits,
     cgroup_driver,
+    check_traversable,
     create_pod_cgroup,
     find_tools,
     userland_args,
@@ -51,6 +53,7 @@ from dockyard.sandbox.runtime._box import (
     NodeFiles,
     prepare_state_dir,
 )
+from dockyard.sandbox.runtime._cgroup_pool import CgroupPool
 
 SOCKET_NAME = "z.sock"
 #: The nursery's own cgroup: the zygote, and each child until it is placed in its own. No
@@ -59,6 +62,7 @@ SOCKET_NAME = "z.sock"
 #: would end every sandbox it forked. Nothing untrusted ever runs in this cgroup.
 _LIMITS = SandboxLimits(memory_bytes=None, cpu_millis=None, pids=4096, tmp_bytes=16 << 20)
 _SPAWN_TIMEOUT_SECONDS = 10.0
+_EMPTY_WAIT_SECONDS = 0.5
 _START_TIMEOUT_SECONDS = 20.0
 
 
@@ -92,10 +96,17 @@ def _bwrap_argv(bwrap: str, state: Path, boxes_dir: Path, files: NodeFiles) -> l
     ]  # fmt: skip
 
 
+def _key(state: Path) -> str:
+    """One nursery per control plane (data directory) on this host."""
+    return hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:16]
+
+
 class Nursery:
     def __init__(self, box: Box, boxes_dir: Path) -> None:
         self.box = box
         self.boxes_dir = boxes_dir
+        check_traversable(boxes_dir)  # once: every sandbox's directory is made in it
+        self.cgroups = CgroupPool(_key(box.state_dir)[:8])
 
     @property
     def socket_path(self) -> Path:
@@ -107,9 +118,7 @@ class Nursery:
         SandboxError (nothing left running) when this node cannot run it."""
         bwrap, _ = find_tools()
         prepare_state_dir(state)
-        # One nursery per control plane (data directory) on this host.
-        key = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:16]
-        cgroup = create_pod_cgroup(f"sbx-nursery-{key}", _LIMITS, cgroup_driver())
+        cgroup = create_pod_cgroup(f"sbx-nursery-{_key(state)}", _LIMITS, cgroup_driver())
         box = Box.launch(state, cgroup, _bwrap_argv(bwrap, state, boxes_dir, files))
         nursery = cls(box, boxes_dir)
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
@@ -137,8 +146,30 @@ class Nursery:
         return self.box.alive()
 
     def kill(self) -> None:
-        """Kill the nursery and with it every sandbox it forked."""
+        """Kill the nursery and with it every sandbox it forked; remove spare cgroups."""
         self.box.kill()
+        self.cgroups.clear()
+
+    def release(self, box: Box, signalled: bool = False) -> None:
+        """Kill a sandbox (blocking until its processes are gone; `signalled`: SIGKILL
+        was sent already); its cgroup is kept for the next sandbox when this nursery
+        made it and it is empty, else removed."""
+        if not self.cgroups.owns(box.cgroup):
+            box.kill()
+            return
+        if not signalled:
+            box.signal_kill()
+        # Its pid 1 is gone only once every other process of its pid namespace is (the
+        # cgroup may list the exited pid 1 a few milliseconds longer).
+        if box.wait_first_gone(5.0):
+            deadline = time.monotonic() + _EMPTY_WAIT_SECONDS
+            while box.cgroup.has_processes() and time.monotonic() < deadline:
+                time.sleep(0.001)
+            if not box.cgroup.has_processes():
+                self.cgroups.give_back(box.cgroup, emptied=True)
+                return
+        box.kill(remove_cgroup=False)
+        self.cgroups.give_back(box.cgroup)
 
     def spawn(self, spec: BoxSpec) -> Box:
         """A new sandbox forked by the zygote, returned once its daemon accepts connections
@@ -147,11 +178,9 @@ class Nursery:
             raise SandboxError("the nursery only makes sandboxes without network or snapshot")
         if spec.state_dir.parent != self.boxes_dir:
             raise SandboxError(f"{spec.state_dir} is not under {self.boxes_dir}")
-        prepare_state_dir(spec.state_dir)
-        cgroup = create_pod_cgroup(
-            f"sbx-{spec.sandbox_id}",
-            SandboxLimits(spec.memory_bytes, spec.cpu_millis, spec.pids, spec.tmp_bytes),
-            cgroup_driver(),
+        prepare_state_dir(spec.state_dir, check=False, status=False)
+        cgroup, _ = self.cgroups.take(
+            SandboxLimits(spec.memory_bytes, spec.cpu_millis, spec.pids, spec.tmp_bytes)
         )
         request = {
             "id": spec.sandbox_id,
@@ -170,10 +199,9 @@ class Nursery:
                 pid = _child_pid(conn)
                 # Placed before it runs anything of its own: every later process, and every
                 # page it touches from now on, is the sandbox's (cgroup v1 also moves what
-                # it touched since the fork).
-                _move_charges(cgroup)
+                # it touched since the fork: the pool turns that on for each cgroup).
                 for procs in cgroup.procs_files:
-                    procs.write_text(str(pid))
+                    _write(procs, str(pid))
                 conn.sendall(b"g")
                 reply = _line(conn)
             if not reply.get("ok"):
@@ -184,18 +212,18 @@ class Nursery:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, 9)
             cgroup.kill_all()
-            cgroup.remove()
+            self.cgroups.give_back(cgroup)
             if isinstance(exc, SandboxError):
                 raise
             raise SandboxError(f"sandbox nursery cannot make {spec.sandbox_id}: {exc}") from exc
 
 
-def _move_charges(cgroup: PodCgroup) -> None:
-    for directory in cgroup.dirs:
-        switch = directory / "memory.move_charge_at_immigrate"
-        if switch.exists():
-            with contextlib.suppress(OSError):
-                switch.write_text("1")
+def _write(path: Path, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
 
 
 def _child_pid(conn: socket.socket) -> int:

@@ -1,7 +1,9 @@
 """The daemon inside every agent sandbox: runs commands, serves files, hosts code contexts.
 
-Runs as the sandbox's first process (uid 65534, inside bubblewrap, under seccomp) with the
-host's /usr/bin/python3; standard library only, never imports dockyard. The control plane
+Runs as the sandbox's process (uid 65534, no capabilities, under seccomp) with the host's
+/usr/bin/python3; standard library only, never imports dockyard. Forked by the node's
+nursery it is pid 1 of the sandbox and also reaps orphans (`Children`); started by
+bubblewrap it runs under bubblewrap's init. The control plane
 reaches it over a Unix socket (argv[1]) bind-mounted out of the sandbox. Each connection
 carries one request: a JSON line ``{"op": ...}``, answered by JSON lines; the last one has
 ``"final": true`` and, on failure, ``"error": {"code", "message"}`` with code one of
@@ -20,11 +22,13 @@ are restored.
 
 from __future__ import annotations
 
+import _thread
 import base64
 import contextlib
 import json
 import os
 import queue
+import select
 import signal
 import socket
 import stat
@@ -32,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 
 # typing is for the type checker only: importing it costs every sandbox's start.
 TYPE_CHECKING = False
@@ -89,13 +94,113 @@ class Conn:
 # --- processes -----------------------------------------------------------------------
 
 
+class Children:
+    """Every process the daemon starts, by pid. A sandbox forked by the node's nursery has
+    the daemon as its pid 1, to which orphans are reparented: `reap_orphans` reaps those
+    and leaves the daemon's own children to their `Popen` (so their exit codes are kept)."""
+
+    lock = threading.Lock()
+    by_pid: weakref.WeakValueDictionary[int, subprocess.Popen[bytes] | Spawned] = (
+        weakref.WeakValueDictionary()
+    )
+    #: Released when a child starts; the reaper waits on it while it has none.
+    started = threading.Lock()
+
+    @classmethod
+    def spawn(cls, argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        with cls.lock:  # registered before the reaper can see it exit
+            popen = subprocess.Popen(argv, **options)
+            cls.by_pid[popen.pid] = popen
+        with contextlib.suppress(RuntimeError):  # already released
+            cls.started.release()
+        return popen
+
+    @classmethod
+    def reap_orphans(cls) -> None:
+        """Reap every child that exits (pid 1's duty); never returns."""
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:  # none yet: wait for the daemon to start one
+                cls.started.acquire()
+                continue
+            if info is None:
+                continue
+            with cls.lock:
+                popen = cls.by_pid.pop(info.si_pid, None)
+            if popen is not None:
+                popen.wait()  # the child's Popen keeps its exit status
+            else:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(info.si_pid, 0)
+
+
+class Spawned:
+    """A command started with posix_spawn (vfork and exec in one call, no Python in
+    between): the part of `subprocess.Popen` the daemon uses."""
+
+    def __init__(
+        self, pid: int, stdin: BinaryIO | None, stdout: BinaryIO, stderr: BinaryIO
+    ) -> None:
+        self.pid = pid
+        self.stdin = stdin
+        self.stdout: BinaryIO | None = stdout
+        self.stderr: BinaryIO | None = stderr
+        self.returncode: int | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def start(cls, argv: list[str], env: dict[str, str], stdin: bool) -> Spawned:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe() if stdin else (-1, -1)
+        actions: list[tuple[Any, ...]] = [
+            (os.POSIX_SPAWN_DUP2, out_w, 1),
+            (os.POSIX_SPAWN_DUP2, err_w, 2),
+            (os.POSIX_SPAWN_DUP2, in_r, 0)
+            if stdin
+            else (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+        ]
+        try:
+            with Children.lock:  # registered before the reaper can see it exit
+                pid = os.posix_spawnp(
+                    argv[0], argv, env, file_actions=actions, setsid=True,
+                    setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+                )  # fmt: skip
+                spawned = cls(pid, os.fdopen(in_w, "wb") if stdin else None,
+                              os.fdopen(out_r, "rb"), os.fdopen(err_r, "rb"))  # fmt: skip
+                Children.by_pid[pid] = spawned
+        except BaseException:
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (out_w, err_w, in_r):
+                if fd >= 0:
+                    os.close(fd)
+        with contextlib.suppress(RuntimeError):
+            Children.started.release()
+        return spawned
+
+    def wait(self) -> int:
+        with self._lock:
+            if self.returncode is None:
+                _, status = os.waitpid(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
+
+
 class Proc:
-    def __init__(self, popen: subprocess.Popen[bytes], request: dict[str, Any]) -> None:
+    """A command started by ``exec``. The thread that started it also reads its output
+    (`pump`) and sends it to that request's connection; later ``attach`` requests
+    subscribe to what follows."""
+
+    def __init__(self, popen: subprocess.Popen[bytes] | Spawned, request: dict[str, Any]) -> None:
         self.popen = popen
         self.request = request
         self.subscribers: list[queue.Queue[tuple[str, Any]]] = []
         self.lock = threading.Lock()
-        self.open_streams = 2
         self.end: tuple[str, Any] | None = None
 
     def subscribe(self) -> queue.Queue[tuple[str, Any]]:
@@ -117,26 +222,43 @@ class Proc:
             for q in self.subscribers:
                 q.put(event)
 
-    def pump(self, stream: BinaryIO, name: str) -> None:
-        fd = stream.fileno()
-        while True:
-            data = os.read(fd, CHUNK)
-            if not data:
-                break
-            self.publish((name, data))
-        stream.close()
+    def pump(self, conn: Conn | None) -> None:
+        """Read stdout and stderr until both close, streaming them to `conn` (dropped
+        once it fails: the process runs on) and to subscribers; then publish the exit."""
+        streams = {s.fileno(): (s, n) for s, n in ((self.popen.stdout, "stdout"),
+                                                   (self.popen.stderr, "stderr")) if s}  # fmt: skip
+        poller = select.poll()
+        for fd in streams:
+            poller.register(fd, select.POLLIN)
+        while streams:
+            for fd, _ in poller.poll():
+                data = os.read(fd, CHUNK)
+                if not data:
+                    poller.unregister(fd)
+                    streams.pop(fd)[0].close()
+                    continue
+                name = streams[fd][1]
+                self.publish((name, data))
+                if conn is not None:
+                    try:
+                        conn.send({name: base64.b64encode(data).decode()})
+                    except OSError:
+                        conn = None
+        end = ("end", self.popen.wait())
         with self.lock:
-            self.open_streams -= 1
-            last = self.open_streams == 0
-        if last:
-            code = self.popen.wait()
-            end = ("end", code)
-            with self.lock:
-                self.end = end
-                subscribers, self.subscribers = self.subscribers, []
-            for q in subscribers:
-                q.put(end)
-            PROCS.pop(self.popen.pid, None)
+            self.end = end
+            subscribers, self.subscribers = self.subscribers, []
+        for q in subscribers:
+            q.put(end)
+        PROCS.pop(self.popen.pid, None)
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.final(end=_end(int(end[1])))
+
+
+def _end(code: int) -> dict[str, Any]:
+    status = f"exit status {code}" if code >= 0 else f"signal: {signal.Signals(-code).name.lower()}"
+    return {"exit_code": code, "exited": code >= 0, "status": status}
 
 
 PROCS: dict[int, Proc] = {}
@@ -159,16 +281,23 @@ def op_exec(conn: Conn, request: dict[str, Any]) -> None:
     args = [str(a) for a in request.get("args") or []]
     cwd = resolve(request.get("cwd") or HOME)
     _remember({"kind": "command", "cmd": cmd, "args": args, "cwd": cwd})
+    env = _env(request.get("envs"))
+    popen: subprocess.Popen[bytes] | Spawned
     try:
-        popen = subprocess.Popen(
-            [cmd, *args],
-            cwd=cwd,
-            env=_env(request.get("envs")),
-            stdin=subprocess.PIPE if request.get("stdin") else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        # The common case (the daemon's own directory, the command found on the daemon's
+        # PATH) takes the cheaper posix_spawn; anything else goes through Popen.
+        if cwd == HOME and ("/" in cmd or env.get("PATH") == os.environ.get("PATH")):
+            popen = Spawned.start([cmd, *args], env, bool(request.get("stdin")))
+        else:
+            popen = Children.spawn(
+                [cmd, *args],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.PIPE if request.get("stdin") else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
     except OSError as exc:
         raise _os_failure(exc, cwd if isinstance(exc, NotADirectoryError) else cmd) from exc
     proc = Proc(
@@ -182,12 +311,12 @@ def op_exec(conn: Conn, request: dict[str, Any]) -> None:
         },
     )
     PROCS[popen.pid] = proc
-    subscription = proc.subscribe()
-    assert popen.stdout is not None and popen.stderr is not None
-    for stream, name in ((popen.stdout, "stdout"), (popen.stderr, "stderr")):
-        threading.Thread(target=proc.pump, args=(stream, name), daemon=True).start()
-    conn.send({"start": {"pid": popen.pid}})
-    _stream(conn, proc, subscription)
+    try:
+        conn.send({"start": {"pid": popen.pid}})
+    except OSError:
+        proc.pump(None)
+    else:
+        proc.pump(conn)
 
 
 def _stream(conn: Conn, proc: Proc, subscription: queue.Queue[tuple[str, Any]]) -> None:
@@ -195,13 +324,7 @@ def _stream(conn: Conn, proc: Proc, subscription: queue.Queue[tuple[str, Any]]) 
         while True:
             kind, value = subscription.get()
             if kind == "end":
-                code = int(value)
-                status = (
-                    f"exit status {code}"
-                    if code >= 0
-                    else f"signal: {signal.Signals(-code).name.lower()}"
-                )
-                conn.final(end={"exit_code": code, "exited": code >= 0, "status": status})
+                conn.final(end=_end(int(value)))
                 return
             conn.send({kind: base64.b64encode(value).decode()})
     except OSError:
@@ -421,7 +544,7 @@ class Kernel:
     def start(self) -> None:
         to_kernel_r, to_kernel_w = os.pipe()
         from_kernel_r, from_kernel_w = os.pipe()
-        self.process = subprocess.Popen(
+        self.process = Children.spawn(
             [sys.executable, "-u", KERNEL, str(to_kernel_r), str(from_kernel_w)],
             cwd=self.cwd,
             env=_env(None),
@@ -562,7 +685,7 @@ def op_snapshot(conn: Conn, request: dict[str, Any]) -> None:
     with open(f"{STATE_DIR}/meta.json", "w") as meta:
         json.dump({"contexts": contexts, "history": HISTORY}, meta)
     conn.send({"final": True, "size": -1, "unsaved": unsaved, "history": len(HISTORY)})
-    tar = subprocess.Popen(
+    tar = Children.spawn(
         ["tar", "-C", "/", "-cf", "-", HOME.lstrip("/"), STATE_DIR.lstrip("/")],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -581,7 +704,7 @@ def restore() -> None:
     the daemon answers at once; executions wait for their context)."""
     if not os.path.exists(RESTORE_ARCHIVE):
         return
-    subprocess.run(
+    Children.spawn(
         [
             "tar",
             "-C",
@@ -595,8 +718,7 @@ def restore() -> None:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        check=False,
-    )
+    ).wait()
     try:
         with open(f"{STATE_DIR}/meta.json") as meta_file:
             meta = json.load(meta_file)
@@ -686,6 +808,9 @@ def main(on_listening: Callable[[], None] | None = None) -> None:
     )
     os.chdir(HOME)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    if os.getpid() == 1:
+        Children.started.acquire()
+        _thread.start_new_thread(Children.reap_orphans, ())
     restore()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -698,7 +823,9 @@ def main(on_listening: Callable[[], None] | None = None) -> None:
         on_listening()
     while True:
         client, _ = server.accept()
-        threading.Thread(target=handle, args=(client,), daemon=True).start()
+        # The low-level start: a sandbox's daemon is a fresh fork, and every page the
+        # threading module's bookkeeping touched would be copied for it.
+        _thread.start_new_thread(handle, (client,))
 
 
 if __name__ == "__main__":

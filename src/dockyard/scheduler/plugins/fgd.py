@@ -41,9 +41,10 @@ class FragModels:
         return model
 
 
-def sigmoid_score(delta: FloatArray) -> FloatArray:
-    """``trunc(100·sigmoid(Δ/1000))``: 50 for no change, ~1 point per 40 milli near 0."""
-    return np.asarray(np.trunc(100.0 / (1.0 + np.exp(-delta / 1000.0))), dtype=np.float64)
+def sigmoid_score(delta: FloatArray, temperature: float = 1000.0) -> FloatArray:
+    """``trunc(100·sigmoid(Δ/T))``, T = 1000 for FGD: 50 for no change, ~1 point per 40
+    milli near 0 (per ``T/25`` milli in general)."""
+    return np.asarray(np.trunc(100.0 / (1.0 + np.exp(-delta / temperature))), dtype=np.float64)
 
 
 def share_candidates(
@@ -83,17 +84,33 @@ class FgdScore:
     def cache_key(self, pod: PodRequest) -> Hashable:
         return pod.shape
 
-    def device_scores(
+    def share_deltas(
         self, pod: PodRequest, snapshot: ClusterSnapshot, nodes: IntArray
     ) -> FloatArray:
-        """``(K, G)`` integer scores of a shared pod per device (-1 where not eligible)."""
+        """``(K, G)`` fragmentation removed by placing a shared pod on each device (the
+        value for ineligible devices is meaningless; mask with ``eligible``)."""
         model = self.models.for_snapshot(snapshot)
         before = model.frag(
             snapshot.cpu_free[nodes], snapshot.gpu_free[nodes], snapshot.model_id[nodes]
         )
         cpu, hyp, mid = share_candidates(pod, snapshot, nodes)
-        after = model.frag(cpu, hyp, mid)
-        scores = sigmoid_score(before[:, None] - after)
+        return before[:, None] - model.frag(cpu, hyp, mid)
+
+    def placed_deltas(
+        self, pod: PodRequest, snapshot: ClusterSnapshot, nodes: IntArray
+    ) -> FloatArray:
+        """Fragmentation removed by placing a non-shared pod on each node (best-fit devices)."""
+        model = self.models.for_snapshot(snapshot)
+        mid = snapshot.model_id[nodes]
+        before = model.frag(snapshot.cpu_free[nodes], snapshot.gpu_free[nodes], mid)
+        cpu, free = placed_state(pod, snapshot, nodes)
+        return before - model.frag(cpu, free, mid)
+
+    def device_scores(
+        self, pod: PodRequest, snapshot: ClusterSnapshot, nodes: IntArray
+    ) -> FloatArray:
+        """``(K, G)`` integer scores of a shared pod per device (-1 where not eligible)."""
+        scores = sigmoid_score(self.share_deltas(pod, snapshot, nodes))
         return np.where(eligible(pod, snapshot, nodes), scores, -1.0)
 
     def score(
@@ -103,11 +120,7 @@ class FgdScore:
             return np.asarray(
                 self.device_scores(pod, snapshot, nodes).max(axis=1), dtype=np.float64
             )
-        model = self.models.for_snapshot(snapshot)
-        mid = snapshot.model_id[nodes]
-        before = model.frag(snapshot.cpu_free[nodes], snapshot.gpu_free[nodes], mid)
-        cpu, free = placed_state(pod, snapshot, nodes)
-        return sigmoid_score(before - model.frag(cpu, free, mid))
+        return sigmoid_score(self.placed_deltas(pod, snapshot, nodes))
 
     def assign(
         self, state: CycleState, pod: PodRequest, snapshot: ClusterSnapshot, node: int

@@ -11,8 +11,9 @@ Serving layer, standard library only; shaped like vLLM's V1 scheduler. Each step
    sequence that does not fit (KV-full queueing, first come first served).
 2. sleep for the step time the :class:`~.profile.StepProfile` gives that batch, divided by
    ``time_scale`` — prefill chunks in the batch slow every decode in it;
-3. apply: advance prefills, emit one token per decode, publish full prompt blocks to the
-   prefix cache, finish and free sequences.
+3. apply: advance prefills, publish each computed chunk's full prompt blocks to the prefix
+   cache (a later step's request can share them while the rest of the prompt is still
+   being prefilled, as in vLLM V1), emit one token per decode, finish and free sequences.
 
 Roles: ``prefill`` engines stop every request after its first token and keep its KV cached
 for transfer; ``decode`` engines take requests that carry remote KV (``remote_kv``) by
@@ -26,6 +27,7 @@ import contextlib
 import itertools
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -152,12 +154,17 @@ class _Plan:
 
 
 class Engine:
-    """Owns the waiting/running queues and the step loop; see the module docstring."""
+    """Owns the waiting/running queues and the step loop; see the module docstring.
 
-    def __init__(self, config: EngineConfig) -> None:
+    ``clock`` (wall seconds, default :func:`time.monotonic`) must agree with the running
+    event loop's own clock: a replay on a virtual-time loop passes ``loop.time``.
+    """
+
+    def __init__(self, config: EngineConfig, clock: Callable[[], float] = time.monotonic) -> None:
         if config.time_scale <= 0:
             raise ValueError("time_scale must be positive")
         self.config = config
+        self.clock = clock
         self.cache = PrefixCache(config.num_blocks)
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
@@ -193,6 +200,7 @@ class Engine:
             hashes=hashes,
             max_tokens=max(1, max_tokens),
             remote_kv=remote_kv and self.config.role != "prefill",
+            arrival=self.clock(),
         )
         seq.target = prompt_tokens
         seq.submitted_ms = self.modelled_ms
@@ -235,9 +243,7 @@ class Engine:
                 self._wake.clear()
                 timeout = None
                 if self.transferring:
-                    timeout = max(
-                        0.0, min(s.ready_at for s in self.transferring) - time.monotonic()
-                    )
+                    timeout = max(0.0, min(s.ready_at for s in self.transferring) - self.clock())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
                 continue
@@ -295,7 +301,7 @@ class Engine:
                 missing = seq.target - seq.cached_tokens
                 self.stats.kv_transfer_tokens += missing
                 delay = cfg.profile.transfer_ms(missing) / 1000.0 / cfg.time_scale
-                seq.ready_at = time.monotonic() + delay
+                seq.ready_at = self.clock() + delay
                 seq.submitted_ms -= delay * 1000.0 * cfg.time_scale  # the wait counts too
                 self.transferring.append(seq)
                 continue
@@ -309,7 +315,7 @@ class Engine:
     def _admit_transfers(self) -> None:
         if not self.transferring:
             return
-        now = time.monotonic()
+        now = self.clock()
         for seq in [s for s in self.transferring if s.ready_at <= now]:
             self.transferring.remove(seq)
             assert seq.alloc is not None
@@ -330,16 +336,19 @@ class Engine:
 
     # -- apply ------------------------------------------------------------------------------
     def _apply(self, plan: _Plan) -> None:
-        now = time.monotonic()
+        now = self.clock()
         self.stats.steps += 1
         emit: list[Sequence] = []
         for seq, n in plan.chunks:
             if seq.aborted or seq not in self.running:
                 continue
             seq.computed += n
+            assert seq.alloc is not None
+            # Full blocks are published as each chunk completes (vLLM V1 caches a chunk's
+            # blocks when it schedules them), so a later request can share a prompt head
+            # whose tail is still being prefilled.
+            self.cache.commit(seq.alloc, seq.hashes[: seq.computed // BLOCK_TOKENS])
             if seq.computed >= seq.target:
-                assert seq.alloc is not None
-                self.cache.commit(seq.alloc, seq.hashes)
                 emit.append(seq)
         emit.extend(s for s in plan.decodes if not s.aborted and s in self.running)
         for seq in emit:

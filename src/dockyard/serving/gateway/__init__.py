@@ -5,7 +5,7 @@ Serving layer. :class:`Gateway` (the proxy), the routing :mod:`policies`, the en
 (:func:`pool_discovery`).
 """
 
-from dockyard.serving.gateway.discovery import pool_discovery, static_discovery
+from dockyard.serving.gateway.discovery import PoolWatch, pool_discovery, static_discovery
 from dockyard.serving.gateway.endpoints import Endpoint, EndpointSet
 from dockyard.serving.gateway.monitor import MonitorConfig
 from dockyard.serving.gateway.policies import DEFAULT_POLICY, POLICIES, make_policy
@@ -19,6 +19,7 @@ __all__ = [
     "Gateway",
     "GatewayConfig",
     "MonitorConfig",
+    "PoolWatch",
     "make_policy",
     "pool_discovery",
     "static_discovery",

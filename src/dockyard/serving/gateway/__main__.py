@@ -2,7 +2,8 @@
 
 Endpoints are static (``--engine URL``, repeatable; ``--prefill URL`` and ``--decode URL``
 for disaggregated pools) or an InferencePool read from a Dockyard API server
-(``--pool NAME --server URL [--token T] [--namespace NS]``).
+(``--pool NAME --server URL [--token T] [--namespace NS]``), watched for changes
+(``--discovery poll`` re-lists it every second instead).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
-from dockyard.serving.gateway.discovery import pool_discovery, static_discovery
+from dockyard.serving.gateway.discovery import PoolWatch, pool_discovery, static_discovery
 from dockyard.serving.gateway.endpoints import EngineRole
 from dockyard.serving.gateway.policies import DEFAULT_POLICY, POLICIES
 from dockyard.serving.gateway.proxy import Gateway, GatewayConfig
@@ -32,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", default="http://127.0.0.1:7420", help="Dockyard API URL")
     p.add_argument("--token", default=None)
     p.add_argument("--namespace", default="default")
+    p.add_argument(
+        "--discovery",
+        choices=("watch", "poll"),
+        default="watch",
+        help="follow the pool's Pods by a watch (default) or by listing every second",
+    )
     p.add_argument("--pd-threshold", type=int, default=512, help="uncached tokens to disaggregate")
     p.add_argument("--no-kv-events", action="store_true")
     return p
@@ -39,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def discovery_from(args: argparse.Namespace) -> Callable[[], Awaitable[dict[str, EngineRole]]]:
     if args.pool:
+        if args.discovery == "watch":
+            return PoolWatch(args.server, args.token, args.namespace, args.pool)
         return pool_discovery(args.server, args.token, args.namespace, args.pool)
     roles: dict[str, EngineRole] = {u: "prefill" for u in args.prefill}
     roles.update({u: "decode" for u in args.decode})

@@ -9,13 +9,21 @@ which gives every engine on a host-network node its own port) or else the pool's
 ``targetPortNumber``. The role comes from the Pod's ``serving.dockyard.dev/engine-role``
 label (``both`` when absent). Pods marked draining are left out, so scaling down or a rolling
 update stops new traffic to a Pod before the controller deletes it.
+
+:class:`PoolWatch` keeps the same answer current without polling: it lists the pool's Pods,
+then watches them from the list's ``resourceVersion`` (Kubernetes watch semantics, one JSON
+event per line) and hands the gateway a new endpoint set on every change; when the watch
+ends (``timeoutSeconds``, a dropped connection, an expired resourceVersion) it lists again,
+which also picks up an edited pool ``selector`` or port.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from dockyard.serving.engine._http import HttpClient
@@ -23,6 +31,20 @@ from dockyard.serving.gateway.endpoints import EngineRole
 from dockyard.serving.labels import DRAINING_ANNOTATION, ENGINE_ROLE_LABEL, PORT_ANNOTATION
 
 POOL_PATH = "/apis/inference.networking.x-k8s.io/v1alpha2/namespaces/{ns}/inferencepools/{name}"
+PODS_PATH = "/api/v1/namespaces/{ns}/pods"
+
+log = logging.getLogger("dockyard.serving.gateway")
+
+Apply = Callable[[dict[str, EngineRole]], None]
+
+
+class WatchedDiscovery(Protocol):
+    """A discovery that pushes changes: awaiting it gives the current set (used at start);
+    :meth:`run` calls ``apply`` with every new set until cancelled."""
+
+    async def __call__(self) -> dict[str, EngineRole]: ...
+
+    async def run(self, apply: Apply) -> None: ...
 
 
 def static_discovery(
@@ -62,27 +84,122 @@ def endpoints_of(pool: dict[str, Any], pods: list[dict[str, Any]]) -> dict[str, 
 def pool_discovery(
     api_url: str, token: str | None, namespace: str, pool: str
 ) -> Callable[[], Awaitable[dict[str, EngineRole]]]:
-    """Endpoints of InferencePool ``namespace/pool`` read from the Dockyard API at ``api_url``."""
-    client = HttpClient()
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    base = api_url.rstrip("/")
+    """Endpoints of InferencePool ``namespace/pool`` read from the Dockyard API at ``api_url``
+    (one list per call; see :class:`PoolWatch` for the watching variant)."""
+    source = PoolWatch(api_url, token, namespace, pool)
 
     async def discover() -> dict[str, EngineRole]:
-        response = await client.request(
-            "GET", base + POOL_PATH.format(ns=namespace, name=pool), headers=headers, timeout=5
-        )
-        body = json.loads(await response.read())
-        if response.status != 200:
-            raise RuntimeError(f"InferencePool {namespace}/{pool}: HTTP {response.status}")
-        selector = body.get("spec", {}).get("selector") or {}
-        labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-        response = await client.request(
-            "GET",
-            f"{base}/api/v1/namespaces/{namespace}/pods?labelSelector={quote(labels)}",
-            headers=headers,
-            timeout=5,
-        )
-        pods = json.loads(await response.read())
-        return endpoints_of(body, pods.get("items") or [])
+        return await source()
 
     return discover
+
+
+class PoolWatch:
+    """Endpoints of InferencePool ``namespace/pool``, kept current by a watch on its Pods."""
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str | None,
+        namespace: str,
+        pool: str,
+        watch_seconds: int = 60,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self.base = api_url.rstrip("/")
+        self.namespace = namespace
+        self.pool = pool
+        self.watch_seconds = watch_seconds
+        self.retry_seconds = retry_seconds
+        self.headers = {"authorization": f"Bearer {token}"} if token else {}
+        self.client = HttpClient()
+        self._pool: dict[str, Any] = {}
+        self._pods: dict[str, dict[str, Any]] = {}
+        self._selector = ""
+        self._rv = ""
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def _get(self, path: str) -> Any:
+        response = await self.client.request(
+            "GET", self.base + path, headers=self.headers, timeout=5
+        )
+        body = json.loads(await asyncio.wait_for(response.read(), 5))
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: HTTP {response.status}: {body.get('message', '')}")
+        return body
+
+    def _endpoints(self) -> dict[str, EngineRole]:
+        return endpoints_of(self._pool, list(self._pods.values()))
+
+    async def __call__(self) -> dict[str, EngineRole]:
+        """List the pool and its Pods; remembers the list's resourceVersion for :meth:`run`."""
+        self._pool = await self._get(POOL_PATH.format(ns=self.namespace, name=self.pool))
+        selector = (self._pool.get("spec") or {}).get("selector") or {}
+        self._selector = quote(",".join(f"{k}={v}" for k, v in sorted(selector.items())))
+        if not self._selector:  # an empty selector matches nothing
+            self._pods, self._rv = {}, ""
+            return {}
+        pods = await self._get(
+            PODS_PATH.format(ns=self.namespace) + f"?labelSelector={self._selector}"
+        )
+        self._pods = {p["metadata"]["name"]: p for p in pods.get("items") or []}
+        self._rv = str((pods.get("metadata") or {}).get("resourceVersion") or "")
+        return self._endpoints()
+
+    async def run(self, apply: Apply) -> None:
+        """Watch, apply each change, list again when the watch ends; until cancelled."""
+        while True:
+            try:
+                if not self._rv:
+                    apply(await self())
+                if self._rv:
+                    await self._watch(apply)
+                else:
+                    await asyncio.sleep(self.retry_seconds)  # no selector yet: look again
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("pool watch failed; listing again", extra={"error": str(exc)})
+                await asyncio.sleep(self.retry_seconds)
+            self._rv = ""  # whatever ended the watch, start again from a fresh list
+
+    async def _watch(self, apply: Apply) -> None:
+        path = (
+            PODS_PATH.format(ns=self.namespace)
+            + f"?watch=true&labelSelector={self._selector}&resourceVersion={self._rv}"
+            + f"&timeoutSeconds={self.watch_seconds}"
+        )
+        response = await self.client.request(
+            "GET", self.base + path, headers=self.headers, timeout=5
+        )
+        if response.status != 200:
+            await response.read()
+            raise RuntimeError(f"watch pods: HTTP {response.status}")
+        pending = b""
+        async for chunk in response.chunks():
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            changed = False
+            for line in lines:
+                if line.strip():
+                    changed |= self._event(json.loads(line))
+            if changed:
+                apply(self._endpoints())
+
+    def _event(self, event: dict[str, Any]) -> bool:
+        kind, obj = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":  # e.g. 410 Gone: the resourceVersion expired
+            raise RuntimeError(f"watch error: {obj.get('message', obj)}")
+        meta = obj.get("metadata") or {}
+        name = meta.get("name")
+        if not name:
+            return False
+        before = self._endpoints()
+        if kind == "DELETED":
+            self._pods.pop(name, None)
+        else:
+            self._pods[name] = obj
+        self._rv = str(meta.get("resourceVersion") or self._rv)
+        return self._endpoints() != before

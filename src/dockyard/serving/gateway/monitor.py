@@ -1,5 +1,9 @@
 """Background upkeep of the endpoint set: discovery, health checks, metric scrapes, KV events.
 
+Discovery is polled every ``discovery_interval`` seconds, unless it is a watched discovery
+(it has a ``run`` method, see :class:`~dockyard.serving.gateway.discovery.PoolWatch`): then
+it runs once and pushes each new endpoint set as it happens.
+
 Serving layer. Each loop runs on the gateway's event loop at its own period and never
 raises: an engine that does not answer is marked unhealthy after ``health_failures``
 consecutive failed checks and healthy again after one success; a scrape that fails leaves
@@ -98,10 +102,14 @@ class Monitor:
         ]
         if self.kv_events:
             loops.append((self.pull_kv_events, self.config.kv_events_interval))
-        if self.discover is not None:
+        loop = asyncio.get_running_loop()
+        run = getattr(self.discover, "run", None)
+        if run is not None:
+            self._tasks.append(loop.create_task(run(self.apply)))
+        elif self.discover is not None:
             loops.insert(0, (self.refresh, self.config.discovery_interval))
         for step, period in loops:
-            self._tasks.append(asyncio.get_running_loop().create_task(self._every(step, period)))
+            self._tasks.append(loop.create_task(self._every(step, period)))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -110,6 +118,9 @@ class Monitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        close = getattr(self.discover, "close", None)
+        if close is not None:
+            await close()
 
     async def _every(self, step: Callable[[], Awaitable[None]], period: float) -> None:
         while True:
@@ -123,7 +134,10 @@ class Monitor:
 
     async def refresh(self) -> None:
         assert self.discover is not None
-        wanted = await self.discover()
+        self.apply(await self.discover())
+
+    def apply(self, wanted: dict[str, EngineRole]) -> None:
+        """Make the endpoint set ``wanted``; the policy forgets endpoints that left."""
         gone = set(self.endpoints.by_url) - set(wanted)
         self.endpoints.sync(wanted)
         for url in gone:

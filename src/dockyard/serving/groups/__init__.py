@@ -8,6 +8,7 @@ from dockyard.serving.groups.api import (
     register,
 )
 from dockyard.serving.groups.controller import RoleBasedGroupReconciler, plan_role
+from dockyard.serving.groups.pool_status import InferencePoolReconciler, pool_status
 from dockyard.serving.groups.runtimes import EMULATOR_IMAGE, emulator_image
 
 __all__ = [
@@ -15,9 +16,11 @@ __all__ = [
     "POOL_KIND_KEY",
     "RBG_KIND_KEY",
     "InferencePool",
+    "InferencePoolReconciler",
     "RoleBasedGroup",
     "RoleBasedGroupReconciler",
     "emulator_image",
     "plan_role",
+    "pool_status",
     "register",
 ]
