@@ -91,6 +91,9 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "kernel": platform.release(),
+            # 1, 5 and 15 minute load averages when the result was written (other work on
+            # the machine shows here).
+            "load_average": [round(x, 2) for x in os.getloadavg()],
         },
         **result,
     }

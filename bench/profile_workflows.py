@@ -28,12 +28,17 @@ from dockyard.server import BackgroundControlPlane, ControlPlaneConfig
 @contextlib.contextmanager
 def in_process_plane() -> Iterator[SimpleNamespace]:
     """The control plane in this process (so the profiler sees it), shaped like
-    ``_common.control_plane``'s value: ``url``, ``token``, ``data_dir``."""
+    ``_common.control_plane``'s value: ``url``, ``token``, ``data_dir``, ``proc.pid``."""
     with tempfile.TemporaryDirectory(prefix="dockyard-profile-") as data_dir:
         os.chmod(data_dir, 0o711)
         config = ControlPlaneConfig(host="127.0.0.1", port=free_port(), data_dir=Path(data_dir))
         with BackgroundControlPlane(config) as plane:
-            yield SimpleNamespace(url=plane.url, token=plane.cp.token, data_dir=Path(data_dir))
+            yield SimpleNamespace(
+                url=plane.url,
+                token=plane.cp.token,
+                data_dir=Path(data_dir),
+                proc=SimpleNamespace(pid=os.getpid()),
+            )
 
 
 if __name__ == "__main__":

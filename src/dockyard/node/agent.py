@@ -9,6 +9,10 @@ bound to one of them:
 * ``activeDeadlineSeconds`` exceeded → kill, Failed/DeadlineExceeded.
 * Deleted → kill the sandbox and remove its state directory.
 
+Starting, stopping and cleaning up a sandbox wait on the host filesystem and the kernel
+(directories, cgroups, process creation), so they run in worker threads and the event loop
+serves the API and the other controllers meanwhile; store writes stay on the loop.
+
 Sandboxes outlive the control plane. After a restart a Running Pod whose sandbox is still
 alive is re-adopted; one whose sandbox finished while we were down gets its final status
 from the sandbox's files; one whose sandbox vanished is handled by its restartPolicy.
@@ -32,7 +36,13 @@ from dockyard.control import Clock, Controller, Manager, ObjectKey, Result, Syst
 from dockyard.node.paths import pods_root
 from dockyard.node.podstatus import apply_sandbox_status, summarize_exit
 from dockyard.node.registration import NodeConfig
-from dockyard.node.sandbox import PodSandbox, SandboxError, UnknownImageError
+from dockyard.node.sandbox import (
+    PodSandbox,
+    PodSandboxSpec,
+    SandboxError,
+    UnknownImageError,
+    cgroup_driver,
+)
 from dockyard.node.sandbox._final import read_final_status
 from dockyard.node.translate import sandbox_spec_for
 from dockyard.store import ObjectStore, StoreEvent, format_time
@@ -67,6 +77,8 @@ class NodeAgent:
         self._grace = stop_grace_seconds
         self._sandboxes: dict[ObjectKey, tuple[str, PodSandbox]] = {}
         self._readers: dict[int, ObjectKey] = {}
+        # Sandbox starts running in worker threads, by the Pod they are for.
+        self._spawning: dict[asyncio.Future[PodSandbox], ObjectKey] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.controller = Controller(
             name="node-agent",
@@ -94,6 +106,7 @@ class NodeAgent:
                 self.store.update(NODE, current)
 
     async def start(self, manager: Manager) -> None:
+        cgroup_driver()  # detected once here, not raced by the first starts in threads
         self.register_nodes()
         self._remove_orphans()
         manager.add(self.controller)
@@ -110,6 +123,11 @@ class NodeAgent:
             loop.remove_reader(fd)
             os.close(fd)
         self._readers.clear()
+        # Starts still in flight when the workers stopped: their sandboxes stop like the rest.
+        for future, key in list(self._spawning.items()):
+            with contextlib.suppress(Exception):
+                self._sandboxes.setdefault(key, ("", await future))
+        self._spawning.clear()
         sandboxes = list(self._sandboxes.items())
         await asyncio.gather(
             *(asyncio.to_thread(sandbox.kill, self._grace) for _, (_, sandbox) in sandboxes),
@@ -161,15 +179,15 @@ class NodeAgent:
             return None
         sandbox = known[1] if known else None
         if sandbox is None:
-            sandbox = self._recover_or_start(key, pod)
+            sandbox = await self._recover_or_start(key, pod)
             if sandbox is None:
                 return None
-        return self._sync_status(key, pod, sandbox)
+        return await self._sync_status(key, pod, sandbox)
 
     def _state_dir(self, pod: dict[str, Any]) -> Path:
         return self.pods_dir / str(pod["metadata"]["uid"])
 
-    def _recover_or_start(self, key: ObjectKey, pod: dict[str, Any]) -> PodSandbox | None:
+    async def _recover_or_start(self, key: ObjectKey, pod: dict[str, Any]) -> PodSandbox | None:
         state_dir = self._state_dir(pod)
         phase = (pod.get("status") or {}).get("phase", "Pending")
         if state_dir.exists():
@@ -179,10 +197,10 @@ class NodeAgent:
                 self._track(key, pod, adopted)
                 return adopted
             if phase == "Running":
-                return self._handle_lost(key, pod, state_dir)
-        return self._start(key, pod)
+                return await self._handle_lost(key, pod, state_dir)
+        return await self._start(key, pod)
 
-    def _handle_lost(
+    async def _handle_lost(
         self, key: ObjectKey, pod: dict[str, Any], state_dir: Path
     ) -> PodSandbox | None:
         """The sandbox is gone: it finished while we were down, or it was killed."""
@@ -196,14 +214,14 @@ class NodeAgent:
             )
             return None
         log.info("restarting lost sandbox of pod %s per its restartPolicy", key)
-        return self._start(key, pod)
+        return await self._start(key, pod)
 
-    def _start(self, key: ObjectKey, pod: dict[str, Any]) -> PodSandbox | None:
+    async def _start(self, key: ObjectKey, pod: dict[str, Any]) -> PodSandbox | None:
         state_dir = self._state_dir(pod)
         try:
             node = self.nodes[pod["spec"]["nodeName"]]
             real_gpus = bool(node.gpus) and not node.virtual
-            sandbox = PodSandbox.start(sandbox_spec_for(pod, state_dir, real_gpus))
+            sandbox = await self._spawn(key, sandbox_spec_for(pod, state_dir, real_gpus))
         except UnknownImageError as exc:
             self._fail(key, "InvalidImageName", str(exc))
             return None
@@ -214,6 +232,17 @@ class NodeAgent:
         self.started_count += 1
         self._track(key, pod, sandbox)
         return sandbox
+
+    async def _spawn(self, key: ObjectKey, spec: PodSandboxSpec) -> PodSandbox:
+        """`PodSandbox.start` in a worker thread. Should the agent be stopped meanwhile, the
+        start stays in `_spawning` so that `stop()` stops its sandbox too."""
+        future = asyncio.get_running_loop().run_in_executor(None, PodSandbox.start, spec)
+        self._spawning[future] = key
+        try:
+            return await asyncio.shield(future)
+        finally:
+            if future.done():
+                self._spawning.pop(future, None)
 
     def _track(self, key: ObjectKey, pod: dict[str, Any], sandbox: PodSandbox) -> None:
         self._sandboxes[key] = (pod["metadata"]["uid"], sandbox)
@@ -231,15 +260,14 @@ class NodeAgent:
         self._readers[fd] = key
         loop.add_reader(fd, exited)
 
-    def _sync_status(
+    async def _sync_status(
         self, key: ObjectKey, pod: dict[str, Any], sandbox: PodSandbox
     ) -> Result | None:
         deadline = pod["spec"].get("activeDeadlineSeconds")
         start = (pod.get("status") or {}).get("startTime")
         if deadline and start and self._elapsed_since(start) > float(deadline):
-            sandbox.kill(self._grace)
-            sandbox.cleanup()
             self._sandboxes.pop(key, None)
+            await asyncio.to_thread(sandbox.kill, self._grace)
             self._fail(
                 key, "DeadlineExceeded", f"Pod was active on the node longer than {deadline}s"
             )
@@ -250,8 +278,8 @@ class NodeAgent:
         if sandbox_status.finished:
             self._write_final(key, pod, sandbox_status)
             if not sandbox.alive():
-                sandbox.cleanup()
                 self._sandboxes.pop(key, None)
+                await asyncio.to_thread(sandbox.cleanup)
             # else: the supervisor is exiting; its pidfd wakes us to clean up.
             return None
 
@@ -324,8 +352,10 @@ class NodeAgent:
         if entry is None:
             return
         _, sandbox = entry
-        await asyncio.to_thread(sandbox.kill, self._grace)
-        sandbox.cleanup()
+        await asyncio.to_thread(self._remove, sandbox, remove_state)
+
+    def _remove(self, sandbox: PodSandbox, remove_state: bool) -> None:
+        sandbox.kill(self._grace)  # kill() ends with cleanup()
         if remove_state:
             shutil.rmtree(sandbox.state_dir, ignore_errors=True)
 

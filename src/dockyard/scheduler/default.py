@@ -6,7 +6,11 @@ cycle with the default policy (the same plugins ``dockyard sim`` replays traces 
 the live-only :class:`NodeEligibility` filter) and commits the decision: reserve → permit →
 bind, where binding is the :class:`StoreBinder` plugin writing ``spec.nodeName`` and the
 GPU assignment. Pods that fit nowhere get ``PodScheduled=False/Unschedulable`` with the
-framework's explanation and are retried when capacity frees up or a node changes.
+framework's explanation and are retried when a node changes, every few seconds, and in
+line when capacity frees up: a release retries the waiting Pod first in line (priority,
+then arrival), and each one that binds retries the next, so a release costs at most one
+failed cycle however many Pods wait (a full node with hundreds waiting would otherwise
+re-run all of them on every Pod that ends).
 """
 
 from __future__ import annotations
@@ -117,7 +121,12 @@ class DefaultScheduler:
         self._binds_since_refresh = 0
         self._heap: list[tuple[int, int, str, str]] = []
         self._queued: set[tuple[str, str]] = set()
-        self._unschedulable: set[tuple[str, str]] = set()
+        # Waiting Pods, by key: (-priority, arrival) orders them; the heap holds the same
+        # entries (stale ones are skipped when popped).
+        self._unschedulable: dict[tuple[str, str], tuple[int, int]] = {}
+        self._waiting: list[tuple[int, int, str, str]] = []
+        self._in_line: set[tuple[str, str]] = set()  # retried in line after a release
+        self._arrival: dict[tuple[str, str], int] = {}  # when each first had to wait
         self._seq = itertools.count()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -160,7 +169,7 @@ class DefaultScheduler:
             return
         freed = self.cluster.observe_pod(obj, deleted=event.type == "DELETED")
         if freed:
-            self._requeue_unschedulable()
+            self._requeue_next()
         if event.type != "DELETED" and self._wants_scheduling(obj):
             self._enqueue(obj)
 
@@ -185,11 +194,30 @@ class DefaultScheduler:
         self._wakeup.set()
 
     def _requeue_unschedulable(self) -> None:
-        waiting, self._unschedulable = self._unschedulable, set()
-        for namespace, name in waiting:
+        """Retry every waiting Pod (a node changed, or the periodic retry)."""
+        waiting, self._unschedulable, self._waiting = self._unschedulable, {}, []
+        for namespace, name in sorted(waiting, key=waiting.__getitem__):
             pod = self.store.try_get(POD, namespace, name)
             if pod is not None and self._wants_scheduling(pod):
                 self._enqueue(pod)
+            else:
+                self._arrival.pop((namespace, name), None)
+
+    def _requeue_next(self) -> None:
+        """Retry the waiting Pod first in line (capacity was freed, or the one before it
+        bound)."""
+        while self._waiting:
+            _, seq, namespace, name = heapq.heappop(self._waiting)
+            key = (namespace, name)
+            if self._unschedulable.get(key, (0, -1))[1] != seq:
+                continue  # requeued meanwhile
+            del self._unschedulable[key]
+            pod = self.store.try_get(POD, namespace, name)
+            if pod is not None and self._wants_scheduling(pod):
+                self._in_line.add(key)
+                self._enqueue(pod)
+                return
+            self._arrival.pop(key, None)
 
     async def _retry_unschedulable(self) -> None:
         while True:
@@ -235,6 +263,16 @@ class DefaultScheduler:
         return self._fw
 
     def schedule_one(self, namespace: str, name: str) -> Decision | None:
+        in_line = (namespace, name) in self._in_line
+        self._in_line.discard((namespace, name))
+        decision = self._cycle(namespace, name)
+        if decision is None or decision.scheduled:
+            self._arrival.pop((namespace, name), None)
+            if in_line:
+                self._requeue_next()  # it bound or went away: there may be room for the next
+        return decision
+
+    def _cycle(self, namespace: str, name: str) -> Decision | None:
         pod = self.store.try_get(POD, namespace, name)
         if pod is None or not self._wants_scheduling(pod):
             return None
@@ -290,7 +328,11 @@ class DefaultScheduler:
 
     def _mark_unschedulable(self, pod: dict[str, Any], message: str) -> None:
         namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-        self._unschedulable.add((namespace, name))
+        # A Pod retried in vain keeps its place in line.
+        arrival = self._arrival.setdefault((namespace, name), next(self._seq))
+        order = (-int(pod["spec"].get("priority") or 0), arrival)
+        self._unschedulable[(namespace, name)] = order
+        heapq.heappush(self._waiting, (*order, namespace, name))
         now = format_time(utc_now())
 
         def mark(obj: dict[str, Any]) -> None:

@@ -34,10 +34,11 @@ MAIN = "main"
 ARGO_DIR = "/argo"
 SCRIPT_PATH = "/argo/staging/script"
 SANDBOX_UID = 65534
-# stdout is teed to /argo/stdout; stderr (fd 3) bypasses the pipe; the status survives it.
+# stdout is teed to /argo/stdout; stderr (fd 3) bypasses the pipe; the status survives it
+# (read back with the `read` builtin: no process for it).
 WRAPPER = (
     '{ "$@" 2>&3 3>&-; echo $? > /argo/.rc; } 3>&2 | tee /argo/stdout; '
-    'rc=$(cat /argo/.rc 2>/dev/null); exit "${rc:-1}"'
+    'rc=; read -r rc 2>/dev/null < /argo/.rc; exit "${rc:-1}"'
 )
 # Paths that belong to the sandbox's own userland; outputs there cannot be captured.
 _UNMOUNTABLE = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/dev",

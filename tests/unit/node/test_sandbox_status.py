@@ -13,7 +13,7 @@ import pytest
 import dockyard.node.sandbox as sandbox_pkg
 from dockyard.node.sandbox import _procs
 from dockyard.node.sandbox._layout import StateLayout
-from dockyard.node.sandbox._status import boot_seconds, read_status
+from dockyard.node.sandbox._status import boot_seconds, format_record, read_status
 
 T0, T1 = "100.25", "103.5"  # seconds since boot, as the supervisor records them
 
@@ -67,6 +67,38 @@ def test_records_are_parsed(layout: StateLayout) -> None:
     assert (app.state, app.restart_count, app.reason, app.last_exit_code) == (
         "waiting", 2, "CrashLoopBackOff", 3,
     )  # fmt: skip
+
+
+def test_appended_records_latest_complete_line_wins(layout: StateLayout) -> None:
+    path = layout.status / "c-app"
+    running = format_record(state="running", restart_count="0", started_boot=T0)
+    done = format_record(
+        state="terminated", restart_count="0", started_boot=T0, finished_boot=T1,
+        exit_code="3", reason="Error", last_exit_code="",
+    )  # fmt: skip
+    path.write_text(running)
+    status = read_status(layout, [], ["app"], alive=True, cgroup_oom_kills=0)
+    assert status.containers[0].state == "running"
+
+    # A record still being appended (no newline yet) is not read; the one before stands.
+    path.write_text(running + done[:-12])
+    status = read_status(layout, [], ["app"], alive=True, cgroup_oom_kills=0)
+    assert status.containers[0].state == "running"
+
+    path.write_text(running + done)
+    app = read_status(layout, [], ["app"], alive=True, cgroup_oom_kills=0).containers[0]
+    assert (app.state, app.exit_code, app.reason) == ("terminated", 3, "Error")
+
+
+def test_a_pod_record_being_written_does_not_finish_the_pod(layout: StateLayout) -> None:
+    line = format_record(finished_boot=T1, message="init container x failed with exit code 2")
+    (layout.status / "pod").write_text(line[:-1])
+    assert not read_status(layout, [], [], alive=True, cgroup_oom_kills=0).finished
+
+    (layout.status / "pod").write_text(line)
+    status = read_status(layout, [], [], alive=True, cgroup_oom_kills=0)
+    assert status.finished
+    assert status.message == "init container x failed with exit code 2"
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,8 @@ _V2_CONTROLLERS = ("memory", "pids", "cpu")
 _DRAIN_SECONDS = 3.0
 
 _detected: Driver | None = None
+# The v1 hierarchies found by the last detection (mounts do not move while we run).
+_v1_mounts: dict[str, Path] = {}
 
 
 def cgroup_driver(refresh: bool = False) -> Driver:
@@ -51,6 +53,7 @@ def cgroup_driver(refresh: bool = False) -> Driver:
     """
     global _detected
     if _detected is None or refresh:
+        _v1_mounts.clear()
         _detected = _detect()
         if _detected == "none":
             log.warning(
@@ -70,6 +73,7 @@ def _detect() -> Driver:
         mounts = v1_mounts()
         if "memory" in mounts and "pids" in mounts:
             V1Layout(mounts).ensure_parent()
+            _v1_mounts.update(mounts)
             return "v1"
     except OSError as exc:
         log.warning("cgroup setup failed: %s", exc)
@@ -432,7 +436,7 @@ def create_pod_cgroup(key: str, limits: SandboxLimits, driver: Driver) -> PodCgr
         if driver == "v2":
             return V2Layout().create(key, limits)
         if driver == "v1":
-            return V1Layout(v1_mounts()).create(key, limits)
+            return V1Layout(dict(_v1_mounts) or v1_mounts()).create(key, limits)
     except OSError as exc:
         raise SandboxError(f"cannot create cgroup for pod {key}: {exc}") from exc
     return PodCgroup(driver="none")

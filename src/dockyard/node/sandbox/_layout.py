@@ -90,9 +90,12 @@ class StateLayout:
         sandbox_owned = [self.status, self.logs, self.work]
         sandbox_owned += [self.volume(v) for v in volumes]
         sandbox_owned += [self.extra_dir(i) for i in range(extra_dirs)]
-        for path in (self.root / "volumes", self.root / "dirs"):
-            path.mkdir(exist_ok=True)
-            os.chmod(path, 0o755)
+        # Parents only where something goes in them: each directory costs a journal
+        # transaction on the host filesystem.
+        for path, used in ((self.root / "volumes", volumes), (self.root / "dirs", extra_dirs)):
+            if used:
+                path.mkdir(exist_ok=True)
+                os.chmod(path, 0o755)
         for path in sandbox_owned:
             path.mkdir(exist_ok=True)
             os.chmod(path, 0o755)

@@ -29,7 +29,7 @@ from dockyard.node.sandbox._layout import StateLayout
 from dockyard.node.sandbox._plan import plan_pod
 from dockyard.node.sandbox._script import render_supervisor
 from dockyard.node.sandbox._spec import PodSandboxSpec, SandboxError, SandboxStatus
-from dockyard.node.sandbox._status import boot_seconds, read_status
+from dockyard.node.sandbox._status import boot_seconds, format_record, read_status
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +251,7 @@ class PodSandbox:
                 time.sleep(0.005)
         self._cgroup.kill_all()
         if not self._layout.pod_record.exists() and self._layout.status.is_dir():
-            record = f"finished_boot={boot_seconds():.2f}\nmessage=killed\n"
+            record = format_record(finished_boot=f"{boot_seconds():.2f}", message="killed")
             _write_atomic(self._layout.pod_record, record)
         self.cleanup()
 
@@ -312,7 +312,10 @@ class PodSandbox:
 
     def _release_cgroup(self) -> None:
         if self._cgroup.exists():
-            # Keep the OOM count so status() can still report it without the cgroup.
-            _write_atomic(self.state_dir / "oom_kills", str(self._cgroup.oom_kills()))
+            # Keep the OOM count so status() can still report it without the cgroup (a
+            # missing file reads as 0, so the common case costs no file).
+            oom_kills = self._cgroup.oom_kills()
+            if oom_kills:
+                _write_atomic(self.state_dir / "oom_kills", str(oom_kills))
             self._cgroup.kill_all()
             self._cgroup.remove()

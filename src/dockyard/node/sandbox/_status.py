@@ -20,18 +20,40 @@ KILLED_EXIT_CODE = 137
 _LOG_TAIL_BYTES = 2048
 
 
+_RECORD_TAIL_BYTES = 8192
+
+
 def read_record(path: Path) -> dict[str, str] | None:
-    """A `key=value` record, or None when it does not exist (yet)."""
+    """The latest record in `path`, or None when none is complete (yet).
+
+    The supervisor appends one line per record, tab-separated `key=value` fields; the last
+    complete line wins and a line still being written (no newline yet) is ignored. A file
+    without tabs is the older whole-file form, one `key=value` per line.
+    """
     try:
-        text = path.read_text()
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - _RECORD_TAIL_BYTES))
+            data = handle.read()
     except FileNotFoundError:
         return None
+    text = data[: data.rfind(b"\n") + 1].decode(errors="replace")
+    if not text:
+        return None
+    lines = text.splitlines()
+    if "\t" in text:
+        lines = lines[-1].split("\t")
     record: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in lines:
         key, sep, value = line.partition("=")
         if sep:
             record[key] = value
     return record
+
+
+def format_record(**fields: str) -> str:
+    """One record line as the supervisor appends it (see `read_record`)."""
+    return "\t".join(f"{key}={value}" for key, value in fields.items()) + "\n"
 
 
 def boot_seconds() -> float:
