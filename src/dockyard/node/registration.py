@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard._version import __version__
+from dockyard.api.nodes import ready_node
 from dockyard.api.quantity import format_cpu, format_memory
 from dockyard.node.capacity import host_capacity
 
@@ -60,24 +61,14 @@ class NodeConfig:
             labels[VIRTUAL_LABEL] = "true"
         if self.gpus:
             labels["nvidia.com/gpu.product"] = _label_safe(self.gpus[0].model)
-        return {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {"name": self.name, "labels": labels},
-            "spec": {},
-            "status": {
-                "capacity": capacity,
-                "allocatable": dict(capacity),
-                "conditions": [
-                    {
-                        "type": "Ready",
-                        "status": "True",
-                        "reason": "NodeAgentReady",
-                        "message": "Dockyard node agent is posting ready status",
-                        "lastTransitionTime": now,
-                        "lastHeartbeatTime": now,
-                    }
-                ],
+        return ready_node(
+            self.name,
+            labels=labels,
+            capacity=capacity,
+            reason="NodeAgentReady",
+            message="Dockyard node agent is posting ready status",
+            now=now,
+            status_extra={
                 "addresses": [
                     {"type": "Hostname", "address": self.name},
                     {"type": "InternalIP", "address": "127.0.0.1"},
@@ -93,7 +84,7 @@ class NodeConfig:
                     for g in self.gpus
                 ],
             },
-        }
+        )
 
 
 def _arch() -> str:

@@ -23,6 +23,7 @@ import contextlib
 from typing import Any
 
 from dockyard.api.errors import AlreadyExistsError, ApiError
+from dockyard.api.nodes import ready_node
 from dockyard.control import ObjectKey, Result
 from dockyard.store import ObjectStore, StoreEvent, format_time, utc_now
 
@@ -36,30 +37,14 @@ _TERMINAL = ("Succeeded", "Failed")
 
 def simulated_node(now: str) -> dict[str, Any]:
     """The Node that simulated steps are bound to: always Ready, effectively unlimited."""
-    capacity = {"cpu": "100000", "memory": "1Pi", "pods": "1000000"}
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": SIM_NODE,
-            "labels": {"kubernetes.io/hostname": SIM_NODE, SIM_LABEL: "true"},
-        },
-        "spec": {},
-        "status": {
-            "capacity": capacity,
-            "allocatable": dict(capacity),
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "SimulatedExecutor",
-                    "message": "workflow steps bound here finish at once with exit code 0",
-                    "lastTransitionTime": now,
-                    "lastHeartbeatTime": now,
-                }
-            ],
-        },
-    }
+    return ready_node(
+        SIM_NODE,
+        labels={"kubernetes.io/hostname": SIM_NODE, SIM_LABEL: "true"},
+        capacity={"cpu": "100000", "memory": "1Pi", "pods": "1000000"},
+        reason="SimulatedExecutor",
+        message="workflow steps bound here finish at once with exit code 0",
+        now=now,
+    )
 
 
 def register_simulated_node(store: ObjectStore) -> None:
