@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dockyard._ports import free_port as _free_port
 from dockyard.client import Client
 from dockyard.server import BackgroundControlPlane, ControlPlaneConfig
 
@@ -66,12 +66,6 @@ STAGES = (
         "      f'p75={q[2]:.1f} max={max(values):.1f}')\n",
     ),
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _pod(stage: Stage, share: Path, run_id: str) -> dict[str, Any]:

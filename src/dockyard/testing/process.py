@@ -4,7 +4,6 @@ plane exactly as users run it (and kill it)."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,14 +11,9 @@ from pathlib import Path
 
 import httpx
 
+from dockyard._ports import free_port as free_port
+
 DOCKYARD = str(Path(sys.executable).parent / "dockyard")
-
-
-def free_port() -> int:
-    """A TCP port on loopback that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class DockyardUp:

@@ -29,11 +29,11 @@ import copy
 import hashlib
 import json
 import logging
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard._ports import free_port as _free_port
 from dockyard.api.errors import AlreadyExistsError, ApiError, NotFoundError
 from dockyard.api.labels import selector_from_match_labels
 from dockyard.control import ObjectKey, Result
@@ -133,12 +133,6 @@ def plan_role(role: Role, rev: str, pods: list[PodView]) -> RolePlan:
                 if any(p.ready for p in old):
                     unavailable += 1
     return plan
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RoleBasedGroupReconciler:
