@@ -42,7 +42,9 @@ def test_runtime_root_is_in_memory_and_private(tmp_path: Path) -> None:
         info = os.lstat(root)
         assert info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) == 0o711
         assert runtime_root(tmp_path, "test", tmp_path / "fallback") == root  # stable
-        assert runtime_root(tmp_path / "other", "test", tmp_path / "fallback") != root
+        other = runtime_root(tmp_path / "other", "test", tmp_path / "fallback")
+        assert other != root
+        other.rmdir()
     finally:
         root.rmdir()
 
