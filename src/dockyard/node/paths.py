@@ -47,3 +47,47 @@ def state_root(data_dir: Path, name: str) -> Path:
 def pods_root(data_dir: Path) -> Path:
     """Where the node agent keeps Pod state directories."""
     return state_root(data_dir, "pods")
+
+
+#: Memory-backed file system for directories that only live as long as their processes.
+RUNTIME_BASE = Path("/dev/shm")
+
+
+def _is_tmpfs(path: Path) -> bool:
+    try:
+        with open("/proc/self/mounts") as mounts:
+            return any(
+                line.split()[1] == str(path) and line.split()[2] == "tmpfs" for line in mounts
+            )
+    except OSError:
+        return False
+
+
+def runtime_root(data_dir: Path, name: str, fallback: Path) -> Path:
+    """A directory called ``name`` for `data_dir`'s state that ends with its processes
+    (sockets, pid records of running sandboxes), on a memory-backed file system so that
+    creating and removing one per sandbox costs no disk inode work:
+    ``/dev/shm/dockyard-<name>-<uid>-<digest>``, 0711, owned by this user. `fallback` (created
+    0711) when /dev/shm is not a tmpfs here, or the directory exists but is not a plain
+    directory owned by this user that nobody else may write (it is never trusted then)."""
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    path = RUNTIME_BASE / f"dockyard-{name}-{os.geteuid()}-{digest}"
+    if _is_tmpfs(RUNTIME_BASE):
+        try:
+            os.mkdir(path, 0o711)
+        except FileExistsError:
+            pass
+        except OSError:
+            path = fallback
+        if path != fallback:
+            info = os.lstat(path)
+            if (
+                stat.S_ISDIR(info.st_mode)
+                and info.st_uid == os.geteuid()
+                and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            ):
+                os.chmod(path, 0o711)
+                return path
+    fallback.mkdir(parents=True, exist_ok=True)
+    os.chmod(fallback, 0o711)
+    return fallback

@@ -46,7 +46,7 @@ from typing import Any
 
 from dockyard.api.errors import AlreadyExistsError, NotFoundError
 from dockyard.control import Placement, Unplaceable
-from dockyard.node.paths import state_root
+from dockyard.node.paths import runtime_root, state_root
 from dockyard.node.sandbox.isolation import SandboxError
 from dockyard.sandbox._keys import new_access_token
 from dockyard.sandbox._kinds import (
@@ -187,7 +187,9 @@ class SandboxService:
         # Sandbox state must be reachable by uid 65534 (see dockyard.node.paths); the
         # tenants' API keys stay in the private data directory.
         self.root = state_root(data_dir, "sandbox")
-        self.boxes_dir = self.root / "boxes"
+        # Running sandboxes' state directories (record, sockets) end with them: in memory,
+        # so that making and removing one per sandbox costs no disk inode allocation.
+        self.boxes_dir = runtime_root(self.root, "sandboxes", self.root / "boxes")
         self.snapshots_dir = self.root / "snapshots"
         self.node_dir = self.root / "node"
         self.node_files: NodeFiles | None = None
@@ -244,6 +246,8 @@ class SandboxService:
         if self.nursery is not None and not any(r.box for r in self.records.values()):
             await self._blocking(self.nursery.kill)
             self.nursery = None
+            with contextlib.suppress(OSError):  # nothing runs: the in-memory directory goes
+                self.boxes_dir.rmdir()
         self._workers.shutdown(wait=False)
 
     def _open_nursery(self, files: NodeFiles) -> Nursery | None:
