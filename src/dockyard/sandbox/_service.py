@@ -254,8 +254,17 @@ class SandboxService:
         """The zygote sandbox new sandboxes are forked from: the running one (sandboxes
         forked by it may still be alive) or a new one; None when this node cannot run it
         (sandboxes are then started with bubblewrap directly)."""
-        nursery = Nursery.adopt(self.nursery_dir, self.boxes_dir)
+        nursery = Nursery.adopt(self.nursery_dir, self.boxes_dir, self.root / "boxes")
         if nursery is not None:
+            if nursery.boxes_dir != self.boxes_dir:
+                # Started elsewhere (an earlier build, or /dev/shm unavailable then): new
+                # sandboxes go where its mount namespace puts them until it ends.
+                log.info(
+                    "sandbox directories stay in %s with the running nursery", nursery.boxes_dir
+                )
+                with contextlib.suppress(OSError):
+                    self.boxes_dir.rmdir()
+                self.boxes_dir = nursery.boxes_dir
             return nursery
         try:
             nursery = Nursery.start(self.nursery_dir, self.boxes_dir, files)

@@ -101,6 +101,20 @@ def _key(state: Path) -> str:
     return hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:16]
 
 
+#: The nursery's state file naming the host directory bound as its sandboxes' directories.
+_BOXES_RECORD = "boxes-dir"
+
+
+def started_boxes_dir(state: Path, legacy: Path | None = None) -> Path | None:
+    """The sandboxes' directory the nursery at `state` was started with: its record, else
+    `legacy` (builds before the record kept them there); None when neither is a directory."""
+    try:
+        recorded: Path | None = Path((state / _BOXES_RECORD).read_text().strip())
+    except OSError:
+        recorded = legacy
+    return recorded if recorded is not None and recorded.is_dir() else None
+
+
 class Nursery:
     def __init__(self, box: Box, boxes_dir: Path) -> None:
         self.box = box
@@ -119,6 +133,7 @@ class Nursery:
         bwrap, _ = find_tools()
         prepare_state_dir(state)
         cgroup = create_pod_cgroup(f"sbx-nursery-{_key(state)}", _LIMITS, cgroup_driver())
+        (state / _BOXES_RECORD).write_text(str(boxes_dir))
         box = Box.launch(state, cgroup, _bwrap_argv(bwrap, state, boxes_dir, files))
         nursery = cls(box, boxes_dir)
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
@@ -131,12 +146,18 @@ class Nursery:
         return nursery
 
     @classmethod
-    def adopt(cls, state: Path, boxes_dir: Path) -> Nursery | None:
-        """The nursery a previous control plane started, if it still runs."""
+    def adopt(
+        cls, state: Path, boxes_dir: Path, legacy_boxes_dir: Path | None = None
+    ) -> Nursery | None:
+        """The nursery a previous control plane started, if it still runs. Its sandboxes'
+        directories stay where it was started to make them (its mount namespace binds that
+        directory): the one it recorded, else — started by a build that recorded none —
+        `legacy_boxes_dir` when that exists; `boxes_dir` otherwise. The caller makes new
+        sandboxes' directories in the returned nursery's `boxes_dir`."""
         box = Box.adopt(state)
         if box is None:
             return None
-        nursery = cls(box, boxes_dir)
+        nursery = cls(box, started_boxes_dir(state, legacy_boxes_dir) or boxes_dir)
         if not nursery.socket_path.exists():
             box.kill()
             return None
