@@ -12,6 +12,22 @@ import sys
 
 from dockyard.serving.cli import bench_app
 
+
+def trace_run(trace: str, rates: str) -> list[str]:
+    """``dockyard bench gateway`` for one trace, at the sizes the README reports."""
+    return [
+        "gateway",
+        "--traces",
+        trace,
+        "--rates",
+        rates,
+        "--duration",
+        "8",
+        "--time-scale",
+        "0.5",
+    ]
+
+
 RUNS = [
     [
         "gateway-overhead",
@@ -22,39 +38,9 @@ RUNS = [
         "--routers",
         "dockyard:predictive,sglang-router:cache_aware,vllm-router:cache_aware",
     ],
-    [
-        "gateway",
-        "--traces",
-        "shared-prefix",
-        "--rates",
-        "20,40,60,80",
-        "--duration",
-        "8",
-        "--time-scale",
-        "0.5",
-    ],
-    [
-        "gateway",
-        "--traces",
-        "multi-turn",
-        "--rates",
-        "20,40,60,80",
-        "--duration",
-        "8",
-        "--time-scale",
-        "0.5",
-    ],
-    [
-        "gateway",
-        "--traces",
-        "no-sharing",
-        "--rates",
-        "20,40,60",
-        "--duration",
-        "8",
-        "--time-scale",
-        "0.5",
-    ],
+    trace_run("shared-prefix", "20,40,60,80"),
+    trace_run("multi-turn", "20,40,60,80"),
+    trace_run("no-sharing", "20,40,60"),
 ]
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import heapq
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -225,7 +224,7 @@ class WorkflowReconciler:
 
     # -- reconcile ---------------------------------------------------------------------
     async def reconcile(self, key: ObjectKey) -> Result | None:
-        wait = self._not_before.get(key, 0.0) - time.monotonic()
+        wait = self._not_before.get(key, 0.0) - self.clock.monotonic()
         if wait > 0:  # the last pass was costly: let more changes gather first
             return Result(requeue_after=wait)
         workflow = self.store.try_get(WORKFLOW, key.namespace, key.name)
@@ -247,7 +246,7 @@ class WorkflowReconciler:
                 key, workflow, {**status, "phase": "Running", "message": QUEUED_MESSAGE}, {}
             )
             return None
-        started = time.monotonic()
+        started = self.clock.monotonic()
         workflow = inflate(workflow)
         status = workflow.get("status") or {}
         before = {nid: n.get("phase") for nid, n in (status.get("nodes") or {}).items()}
@@ -256,7 +255,7 @@ class WorkflowReconciler:
             changed = self._write(key, workflow, result.status, result.labels)
         except ConflictError:  # written meanwhile (outside the event loop): look again
             return Result(requeue_after=0.01)
-        cost = time.monotonic() - started
+        cost = self.clock.monotonic() - started
         if cost > COSTLY_PASS_SECONDS:
             # Wait as long as the pass took before the next one: a workflow with
             # thousands of nodes then takes at most half the controller's time, and each

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 
+from ._http import serve_until_signalled
 from .batching import EngineConfig
 from .profile import PROFILES
 from .server import EngineServer
@@ -44,14 +44,11 @@ def config_from(args: argparse.Namespace) -> EngineConfig:
 
 async def serve(config: EngineConfig, host: str, port: int) -> None:
     server = EngineServer(config, host, port)
-    await server.start()
-    print(f"engine emulator serving {config.model} ({config.role}) on {server.url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.stop()
+    await serve_until_signalled(
+        server.start,
+        server.stop,
+        lambda: f"engine emulator serving {config.model} ({config.role}) on {server.url}",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from dockyard.serving.engine._http import serve_until_signalled
 from dockyard.serving.gateway.discovery import PoolWatch, pool_discovery, static_discovery
 from dockyard.serving.gateway.endpoints import EngineRole
 from dockyard.serving.gateway.policies import DEFAULT_POLICY, POLICIES
@@ -65,14 +65,9 @@ async def serve(args: argparse.Namespace) -> None:
         kv_events=not args.no_kv_events,
     )
     gateway = Gateway(config, discover=discovery_from(args))
-    await gateway.start()
-    print(f"gateway ({config.policy}) serving on {gateway.url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await gateway.stop()
+    await serve_until_signalled(
+        gateway.start, gateway.stop, lambda: f"gateway ({config.policy}) serving on {gateway.url}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
