@@ -173,6 +173,12 @@ class PodCgroup:
             seen.update(_read_pids(procs))
         return sorted(seen)
 
+    def join(self, pid: int) -> None:
+        """Move process `pid` into this cgroup (every hierarchy). For sandboxes forked by a
+        process outside it; launched Pods join through their launcher instead."""
+        for procs in self.procs_files:
+            _write(procs, str(pid))
+
     def has_processes(self) -> bool:
         """True when the cgroup holds a process (one read: every process joins all the
         hierarchies at once)."""

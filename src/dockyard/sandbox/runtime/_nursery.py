@@ -221,8 +221,7 @@ class Nursery:
                 # Placed before it runs anything of its own: every later process, and every
                 # page it touches from now on, is the sandbox's (cgroup v1 also moves what
                 # it touched since the fork: the pool turns that on for each cgroup).
-                for procs in cgroup.procs_files:
-                    _write(procs, str(pid))
+                cgroup.join(pid)
                 conn.sendall(b"g")
                 reply = _line(conn)
             if not reply.get("ok"):
@@ -237,14 +236,6 @@ class Nursery:
             if isinstance(exc, SandboxError):
                 raise
             raise SandboxError(f"sandbox nursery cannot make {spec.sandbox_id}: {exc}") from exc
-
-
-def _write(path: Path, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
 
 
 def _child_pid(conn: socket.socket) -> int:
