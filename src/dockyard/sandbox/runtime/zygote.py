@@ -29,6 +29,14 @@ child then, on that same connection:
 One fork per sandbox: the zygote's pages are copied on write only once, and a sandbox is
 one process until it runs something.
 
+Network namespaces are reused (`NetworkNamespaces`): making and tearing down one costs more
+CPU than anything else the kernel does for a sandbox. A sandbox's network namespace is kept
+(by a descriptor) while it lives; once its pid 1 has been reaped (so no process of it is
+left) the namespace goes to the next sandbox only if it holds no socket of any kind and no
+TIME_WAIT entry, i.e. it is exactly as a fresh one with loopback up: nobody in a sandbox
+holds a capability, so nothing else in it (addresses, routes, sysctls, filters) can have
+changed. Any other namespace is released. No two live sandboxes ever share one.
+
 Sandboxes share the nursery's user namespace, in which they hold no capability; each has
 its own pid namespace, so neither the zygote nor another sandbox is visible to it.
 """
@@ -41,7 +49,9 @@ import fcntl
 import gc
 import json
 import os
+import resource
 import select
+import signal
 import socket
 import struct
 import sys
@@ -131,8 +141,13 @@ def _drop_privileges(program: bytes) -> None:
     _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
 
 
-def _become_sandbox(conn: socket.socket, request: dict[str, Any], program: bytes) -> None:
-    """In the sandbox's process (pid 1 of its namespaces): steps 1-3 above."""
+def _become_sandbox(
+    conn: socket.socket, request: dict[str, Any], program: bytes, fresh_network: bool
+) -> None:
+    """In the sandbox's process (pid 1 of its namespaces): steps 1-3 above (loopback is
+    already up in a reused network namespace)."""
+    signal.set_wakeup_fd(-1)  # the zygote's, closed below: no byte may land in a reused fd
+    resource.setrlimit(resource.RLIMIT_NOFILE, SANDBOX_NOFILE)
     os.setsid()
     conn.sendmsg(
         [b"c"],
@@ -170,7 +185,8 @@ def _become_sandbox(conn: socket.socket, request: dict[str, Any], program: bytes
         _mount("tmpfs", hidden, "tmpfs", MS_RDONLY | tmpfs | MS_NOEXEC, "size=4k,mode=0555")
     _mount(None, "/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     socket.sethostname(str(request.get("hostname") or "sandbox"))
-    _loopback_up()
+    if fresh_network:
+        _loopback_up()
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -220,31 +236,137 @@ _raw_fork.restype = ctypes.c_int
 _raw_fork.argtypes = []
 
 
-def _fork_sandbox(home: list[tuple[int, int]]) -> int:
-    """Fork a child into fresh namespaces; the zygote is back in its own when this returns
-    in the parent. The child gets 0."""
-    _check(libc.unshare(_NAMESPACES), "unshare")
+def _setns(fd: int, flag: int) -> None:
+    _check(libc.setns(fd, flag), "setns")
+
+
+class NetworkNamespaces:
+    """Network namespaces for new sandboxes: a clean one left by an ended sandbox when
+    there is one, else a new one. The zygote holds a descriptor of each live sandbox's
+    namespace (`track`) until `ended` tells it the sandbox's pid 1 was reaped."""
+
+    #: Clean namespaces kept for reuse at most; more are released.
+    KEEP = 64
+
+    def __init__(self, home: int) -> None:
+        self.home = home
+        self.free: list[int] = []
+        self.by_pid: dict[int, int] = {}
+        #: The namespace entered for the fork under way (-1: none, or not kept).
+        self._pending = -1
+
+    def enter(self) -> bool:
+        """Move the zygote into the next sandbox's network namespace (called after the
+        other namespaces are unshared, before the fork); True when it is a new one."""
+        while self.free:
+            fd = self.free.pop()
+            try:
+                _setns(fd, CLONE_NEWNET)
+            except OSError:
+                os.close(fd)
+                continue
+            self._pending = fd
+            return False
+        _check(libc.unshare(CLONE_NEWNET), "unshare network namespace")
+        try:
+            self._pending = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:  # out of descriptors: this one is simply not reused
+            self._pending = -1
+        return True
+
+    def track(self, pid: int) -> None:
+        """The namespace last entered belongs to the sandbox whose pid 1 is `pid`."""
+        if self._pending >= 0:
+            self.by_pid[pid] = self._pending
+        self._pending = -1
+
+    def drop_pending(self) -> None:
+        """The fork failed: release the namespace last entered."""
+        if self._pending >= 0:
+            os.close(self._pending)
+        self._pending = -1
+
+    def ended(self, pid: int) -> None:
+        """The sandbox whose pid 1 was `pid` is gone (reaped): keep its namespace for the
+        next sandbox if it is clean, else release it."""
+        fd = self.by_pid.pop(pid, None)
+        if fd is None:
+            return
+        if len(self.free) < self.KEEP and self._clean(fd):
+            self.free.append(fd)
+        else:
+            os.close(fd)
+
+    def _clean(self, fd: int) -> bool:
+        """True when the namespace holds no socket and no TIME_WAIT entry: read from its
+        own /proc/net/sockstat, entered for the moment."""
+        try:
+            _setns(fd, CLONE_NEWNET)
+        except OSError:
+            return False
+        try:
+            with open("/proc/thread-self/net/sockstat", "rb") as source:
+                return _no_sockets(source.read())
+        except OSError:
+            return False
+        finally:
+            if libc.setns(self.home, CLONE_NEWNET) != 0:
+                os._exit(70)  # never serve the next sandbox from a sandbox's namespace
+
+
+def _no_sockets(sockstat: bytes) -> bool:
+    """True when a namespace's /proc/net/sockstat counts no socket (of any family: the
+    count is the namespace's own) and no TCP TIME_WAIT entry."""
+    fields = {}
+    for line in sockstat.splitlines():
+        name, _, rest = line.partition(b":")
+        values = rest.split()
+        fields[name] = dict(zip(values[::2], values[1::2], strict=False))
+    try:
+        return fields[b"sockets"][b"used"] == b"0" and fields[b"TCP"][b"tw"] == b"0"
+    except KeyError:
+        return False
+
+
+def _fork_sandbox(home: list[tuple[int, int]], network: NetworkNamespaces) -> tuple[int, bool]:
+    """Fork a child into fresh namespaces (a clean reused network namespace, or a new
+    one); the zygote is back in its own when this returns in the parent. Returns the
+    child's pid (0 in the child) and whether its network namespace is new."""
+    _check(libc.unshare(_NAMESPACES & ~CLONE_NEWNET), "unshare")
+    try:
+        fresh = network.enter()
+    except OSError:
+        _go_home(home)
+        raise
     # fork(2) itself, not os.fork(): the zygote has a single thread and holds no lock, so
     # Python's after-fork bookkeeping (re-creating locks and thread state, the threading
     # module's hook) has nothing to repair, and skipping it spares each sandbox about a
     # fifth of the pages it would copy from the zygote.
     pid = int(_raw_fork())
     if pid == 0:
-        return 0
+        return 0, fresh
+    _go_home(home)
+    if pid < 0:
+        network.drop_pending()
+        raise OSError("fork failed")
+    network.track(pid)
+    return pid, fresh
+
+
+def _go_home(home: list[tuple[int, int]]) -> None:
     for fd, flag in home:
         if libc.setns(fd, flag) != 0:
             os._exit(70)  # never serve the next sandbox from this one's namespaces
-    if pid < 0:
-        raise OSError("fork failed")
-    return pid
 
 
-def _child(conn: socket.socket, request: dict[str, Any], program: bytes) -> None:
+def _child(
+    conn: socket.socket, request: dict[str, Any], program: bytes, fresh_network: bool
+) -> None:
     """The forked child, pid 1 of its own namespaces: becomes the sandbox and runs the
     daemon. Never returns."""
     code = 1
     try:
-        _become_sandbox(conn, request, program)
+        _become_sandbox(conn, request, program, fresh_network)
 
         def listening() -> None:
             conn.sendall(b'{"ok": true}\n')
@@ -259,10 +381,20 @@ def _child(conn: socket.socket, request: dict[str, Any], program: bytes) -> None
         os._exit(code)
 
 
-def _reap() -> None:
+def _reap(network: NetworkNamespaces) -> None:
+    """Reap every child that ended (each a sandbox's pid 1: the kernel ended the rest of
+    its pid namespace first) and hand its network namespace back."""
     with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
+        while True:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+            if pid <= 0:
+                return
+            network.ended(pid)
+
+
+#: The sandboxes' own descriptor limit (the zygote raises its own to hold one network
+#: namespace per live sandbox).
+SANDBOX_NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
 def main() -> None:
@@ -271,6 +403,14 @@ def main() -> None:
         program = source.read()
     _check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
     home = _own_namespaces()
+    network = NetworkNamespaces(next(fd for fd, flag in home if flag == CLONE_NEWNET))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (SANDBOX_NOFILE[1], SANDBOX_NOFILE[1]))
+    # A sandbox's end wakes the zygote at once (SIGCHLD through a wake-up pipe): its pid 1
+    # is reaped, so the control plane sees its cgroup empty, and its network namespace is
+    # ready for the next sandbox.
+    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
     # Everything loaded so far is shared with every sandbox: keep the collector from
     # walking (and so copying) those pages in each of them.
     gc.freeze()
@@ -282,9 +422,12 @@ def main() -> None:
     server.listen(64)
     os.rename(path + ".new", path)
     while True:
-        ready, _, _ = select.select([server], [], [], 0.5)
-        _reap()
-        if not ready:
+        ready, _, _ = select.select([server.fileno(), wake_read], [], [], 5.0)
+        if wake_read in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_read, 512)
+        _reap(network)
+        if server.fileno() not in ready:
             continue
         conn, _ = server.accept()
         try:
@@ -292,9 +435,10 @@ def main() -> None:
             line = conn.makefile("rb").readline()
             request = json.loads(line)
             conn.settimeout(None)
-            if _fork_sandbox(home) == 0:
+            pid, fresh = _fork_sandbox(home, network)
+            if pid == 0:
                 server.close()
-                _child(conn, request, program)
+                _child(conn, request, program, fresh)
         except (OSError, ValueError) as exc:
             with contextlib.suppress(OSError):
                 conn.sendall((json.dumps({"error": str(exc)}) + "\n").encode())
