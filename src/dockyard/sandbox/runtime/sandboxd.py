@@ -80,9 +80,31 @@ def resolve(path: str | None, cwd: str = HOME) -> str:
 
 
 class Conn:
+    """One request's connection. Reads are buffered by hand: a file object per connection
+    would cost each sandbox more pages copied from the zygote."""
+
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.reader: BinaryIO = sock.makefile("rb")
+        self._buffer = b""
+
+    def readline(self) -> bytes:
+        """The next line with its newline (without one at the end of the stream)."""
+        data = self._buffer
+        while b"\n" not in data:
+            chunk = self.sock.recv(CHUNK)
+            if not chunk:
+                self._buffer = b""
+                return data
+            data += chunk
+        line, _, self._buffer = data.partition(b"\n")
+        return line + b"\n"
+
+    def read(self, size: int) -> bytes:
+        """Up to `size` bytes (b"" at the end of the stream)."""
+        if self._buffer:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+            return data
+        return self.sock.recv(size)
 
     def send(self, message: dict[str, Any]) -> None:
         self.sock.sendall((json.dumps(message) + "\n").encode())
@@ -96,56 +118,69 @@ class Conn:
 
 class Children:
     """Every process the daemon starts, by pid. A sandbox forked by the node's nursery has
-    the daemon as its pid 1, to which orphans are reparented: `reap_orphans` reaps those
-    and leaves the daemon's own children to their `Popen` (so their exit codes are kept)."""
+    the daemon as its pid 1, to which orphans are reparented: `reap_ended` (run by the
+    main loop when SIGCHLD arrives) reaps those and leaves the daemon's own children to
+    their `Popen` (so their exit codes are kept)."""
 
     lock = threading.Lock()
     by_pid: weakref.WeakValueDictionary[int, subprocess.Popen[bytes] | Spawned] = (
         weakref.WeakValueDictionary()
     )
-    #: Released when a child starts; the reaper waits on it while it has none.
-    started = threading.Lock()
 
     @classmethod
     def spawn(cls, argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
-        with cls.lock:  # registered before the reaper can see it exit
+        with cls.lock:  # registered before the main loop can see it exit
             popen = subprocess.Popen(argv, **options)
             cls.by_pid[popen.pid] = popen
-        with contextlib.suppress(RuntimeError):  # already released
-            cls.started.release()
         return popen
 
     @classmethod
-    def reap_orphans(cls) -> None:
-        """Reap every child that exits (pid 1's duty); never returns."""
+    def reap_ended(cls) -> None:
+        """Reap every child that has ended, without waiting for any still running (pid
+        1's duty)."""
         while True:
             try:
-                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
-            except ChildProcessError:  # none yet: wait for the daemon to start one
-                cls.started.acquire()
-                continue
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
             if info is None:
-                continue
+                return
             with cls.lock:
                 popen = cls.by_pid.pop(info.si_pid, None)
             if popen is not None:
-                popen.wait()  # the child's Popen keeps its exit status
+                popen.wait()  # ended: returns at once, and its Popen keeps the status
             else:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(info.si_pid, 0)
+
+
+class Pipe:
+    """The daemon's end of a command's output pipe, read with os.read (no file object:
+    fewer pages copied from the zygote)."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 class Spawned:
     """A command started with posix_spawn (vfork and exec in one call, no Python in
     between): the part of `subprocess.Popen` the daemon uses."""
 
-    def __init__(
-        self, pid: int, stdin: BinaryIO | None, stdout: BinaryIO, stderr: BinaryIO
-    ) -> None:
+    def __init__(self, pid: int, stdin: BinaryIO | None, stdout: Pipe, stderr: Pipe) -> None:
         self.pid = pid
         self.stdin = stdin
-        self.stdout: BinaryIO | None = stdout
-        self.stderr: BinaryIO | None = stderr
+        self.stdout: Pipe | None = stdout
+        self.stderr: Pipe | None = stderr
         self.returncode: int | None = None
         self._lock = threading.Lock()
 
@@ -162,13 +197,13 @@ class Spawned:
             else (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
         ]
         try:
-            with Children.lock:  # registered before the reaper can see it exit
+            with Children.lock:  # registered before the main loop can see it exit
                 pid = os.posix_spawnp(
                     argv[0], argv, env, file_actions=actions, setsid=True,
                     setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
                 )  # fmt: skip
                 spawned = cls(pid, os.fdopen(in_w, "wb") if stdin else None,
-                              os.fdopen(out_r, "rb"), os.fdopen(err_r, "rb"))  # fmt: skip
+                              Pipe(out_r), Pipe(err_r))  # fmt: skip
                 Children.by_pid[pid] = spawned
         except BaseException:
             for fd in (out_r, err_r, in_w):
@@ -179,8 +214,6 @@ class Spawned:
             for fd in (out_w, err_w, in_r):
                 if fd >= 0:
                     os.close(fd)
-        with contextlib.suppress(RuntimeError):
-            Children.started.release()
         return spawned
 
     def wait(self) -> int:
@@ -507,7 +540,7 @@ def op_write(conn: Conn, request: dict[str, Any]) -> None:
     error: OSError | None = None
     with target:
         while left > 0:
-            data = conn.reader.read(min(CHUNK * 16, left))
+            data = conn.read(min(CHUNK * 16, left))
             if not data:
                 break
             left -= len(data)
@@ -768,7 +801,7 @@ OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
 def handle(sock: socket.socket) -> None:
     conn = Conn(sock)
     try:
-        line = conn.reader.readline()
+        line = conn.readline()
         if not line:
             return
         request = json.loads(line)
@@ -807,10 +840,16 @@ def main(on_listening: Callable[[], None] | None = None) -> None:
         LANG=os.environ.get("LANG", "C.UTF-8"),
     )
     os.chdir(HOME)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    if os.getpid() == 1:
-        Children.started.acquire()
-        _thread.start_new_thread(Children.reap_orphans, ())
+    # As pid 1 the daemon reaps every process that ends in the sandbox: SIGCHLD wakes the
+    # main loop through a pipe (the handler itself does nothing).
+    reaper = os.getpid() == 1
+    wake_read = -1
+    if reaper:
+        wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    else:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     restore()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -821,11 +860,18 @@ def main(on_listening: Callable[[], None] | None = None) -> None:
     os.rename(path + ".new", path)  # the socket appears only once it accepts
     if on_listening is not None:
         on_listening()
+    watched = [server.fileno(), wake_read] if reaper else [server.fileno()]
     while True:
-        client, _ = server.accept()
-        # The low-level start: a sandbox's daemon is a fresh fork, and every page the
-        # threading module's bookkeeping touched would be copied for it.
-        _thread.start_new_thread(handle, (client,))
+        ready = select.select(watched, [], [])[0]
+        if wake_read in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_read, 512)
+            Children.reap_ended()
+        if server.fileno() in ready:
+            client, _ = server.accept()
+            # The low-level start: a sandbox's daemon is a fresh fork, and every page the
+            # threading module's bookkeeping touched would be copied for it.
+            _thread.start_new_thread(handle, (client,))
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ only long-lived process (pid 1 of the new pid namespace, which becomes the daemo
 returns to its own namespaces at once (it dies rather than serve from the wrong ones). The
 child then, on that same connection:
 
-1. sends one byte with its credentials attached (SCM_CREDENTIALS: the kernel gives the
-   control plane its pid as the host sees it) and waits for one byte back, by which time
-   the control plane has moved it into the sandbox's cgroup;
+1. sends one byte, to which the kernel attaches its credentials (SCM_CREDENTIALS: the
+   control plane asked for them and learns its pid as the host sees it), and waits for
+   one byte back, by which time the control plane has moved it into the sandbox's cgroup;
 2. makes its mounts private, mounts its own /proc, /tmp and /home/user (size-capped tmpfs),
    /dev/shm and /dev/pts, binds its run directory to /.dockyard/run, covers every other
    sandbox's directory and the zygote's socket, and makes /dev read-only;
@@ -55,6 +55,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ else:
     import sandboxd
 
 SECCOMP_FILE = "/.dockyard/seccomp.bpf"
+HOME = sandboxd.HOME.encode()
 BOXES = "/.dockyard/boxes"
 ZYGOTE_RUN = "/.dockyard/zrun"
 RUN = "/.dockyard/run"
@@ -100,17 +102,51 @@ def _check(result: int, what: str) -> None:
         raise OSError(errno, f"{what}: {os.strerror(errno)}")
 
 
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
-    _check(
-        libc.mount(
-            source.encode() if source else None,
-            target.encode(),
-            fstype.encode() if fstype else None,
-            ctypes.c_ulong(flags),
-            data.encode() if data else None,
-        ),
-        f"mount {target}",
-    )
+# Prototypes: plain ints and bytes then pass without a ctypes object made per call.
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                       ctypes.c_char_p]  # fmt: skip
+libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                       ctypes.c_ulong]  # fmt: skip
+libc.unshare.argtypes = [ctypes.c_int]
+libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+
+#: A mount(2) call: source, target, file system type, flags, data.
+Mount = tuple[bytes | None, bytes, bytes | None, int, bytes | None]
+
+
+def _mount(source: bytes | None, target: bytes, fstype: bytes | None, flags: int,
+           data: bytes | None) -> None:  # fmt: skip
+    if libc.mount(source, target, fstype, flags, data) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {target.decode()}: {os.strerror(errno)}")
+
+
+_TMPFS = MS_NOSUID | MS_NODEV
+_READ_ONLY_BIND = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+#: Entries of a fresh /proc made read-only, as bubblewrap does (those this kernel has).
+_PROC_READ_ONLY = [
+    entry
+    for entry in (b"/proc/sys", b"/proc/sysrq-trigger", b"/proc/irq", b"/proc/bus")
+    if os.path.exists(entry)
+]
+#: The mounts before the per-sandbox ones: private propagation, a fresh /proc.
+_FIRST_MOUNTS: list[Mount] = [
+    (None, b"/", None, MS_REC | MS_PRIVATE, None),
+    (b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
+    *((entry, entry, None, MS_BIND | MS_REC, None) for entry in _PROC_READ_ONLY),
+    *((None, entry, None, _READ_ONLY_BIND, None) for entry in _PROC_READ_ONLY),
+]
+#: The mounts after them. The nursery's mounts are locked in a sandbox's namespace (it
+#: belongs to a nested user namespace), so they are covered rather than detached: an
+#: empty read-only tmpfs over every sandbox's directory and over the zygote's socket.
+_LAST_MOUNTS: list[Mount] = [
+    (b"tmpfs", b"/dev/shm", b"tmpfs", _TMPFS, b"size=65536k,mode=1777"),
+    (b"devpts", b"/dev/pts", b"devpts", MS_NOSUID | MS_NOEXEC,
+     b"newinstance,ptmxmode=0666,mode=0620"),
+    *((b"tmpfs", hidden.encode(), b"tmpfs", MS_RDONLY | _TMPFS | MS_NOEXEC,
+       b"size=4k,mode=0555") for hidden in (BOXES, ZYGOTE_RUN)),
+    (None, b"/dev", None, _READ_ONLY_BIND, None),
+]  # fmt: skip
 
 
 def _loopback_up() -> None:
@@ -129,16 +165,21 @@ def _last_cap() -> int:
 LAST_CAP = _last_cap()
 
 
+#: The empty capability sets capset(2) installs (effective, permitted, inheritable x 2).
+_CAP_HEADER = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+_CAP_DATA = (ctypes.c_uint32 * 6)()
+
+
 def _drop_privileges(program: bytes) -> None:
+    prctl = libc.prctl
     for cap in range(LAST_CAP + 1):
-        _check(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop bounding set")
-    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable x 2: all empty
-    _check(libc.capset(header, data), "capset")
-    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        if prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            _check(-1, "drop bounding set")
+    _check(libc.capset(_CAP_HEADER, _CAP_DATA), "capset")
+    _check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = Fprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
-    _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
+    fprog = Fprog(len(program) // 8, ctypes.addressof(buffer))
+    _check(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0), "seccomp")
 
 
 def _become_sandbox(
@@ -149,11 +190,9 @@ def _become_sandbox(
     signal.set_wakeup_fd(-1)  # the zygote's, closed below: no byte may land in a reused fd
     resource.setrlimit(resource.RLIMIT_NOFILE, SANDBOX_NOFILE)
     os.setsid()
-    conn.sendmsg(
-        [b"c"],
-        [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS,
-          struct.pack("3i", os.getpid(), os.getuid(), os.getgid()))],
-    )  # fmt: skip
+    # The control plane's end has SO_PASSCRED: the kernel attaches this process's
+    # credentials (its pid as the control plane sees it) to the byte.
+    conn.send(b"c")
     if conn.recv(1) != b"g":
         raise OSError("the control plane did not place the sandbox")
     # Its own cgroup is now the root of what it sees of the cgroup tree.
@@ -163,27 +202,14 @@ def _become_sandbox(
         raise ValueError(f"bad sandbox id {sandbox_id!r}")
     home_bytes, tmp_bytes = int(request["home_bytes"]), int(request["tmp_bytes"])
     uid, gid = os.getuid(), os.getgid()
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    for entry in ("sys", "sysrq-trigger", "irq", "bus"):  # read-only, as bubblewrap does
-        if os.path.exists(f"/proc/{entry}"):
-            _mount(f"/proc/{entry}", f"/proc/{entry}", None, MS_BIND | MS_REC)
-            _mount(None, f"/proc/{entry}", None,
-                   MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)  # fmt: skip
-    tmpfs = MS_NOSUID | MS_NODEV
-    _mount("tmpfs", "/tmp", "tmpfs", tmpfs, f"size={tmp_bytes},mode=1777")
-    _mount("tmpfs", sandboxd.HOME, "tmpfs", tmpfs,
-           f"size={home_bytes},mode=0700,uid={uid},gid={gid}")  # fmt: skip
-    _mount("tmpfs", "/dev/shm", "tmpfs", tmpfs, "size=65536k,mode=1777")
-    _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-           "newinstance,ptmxmode=0666,mode=0620")  # fmt: skip
-    _mount(f"{BOXES}/{sandbox_id}/run", RUN, None, MS_BIND)
-    # The nursery's mounts are locked in this namespace (it belongs to a nested user
-    # namespace), so they are covered rather than detached: an empty read-only tmpfs over
-    # every sandbox's directory and over the zygote's socket.
-    for hidden in (BOXES, ZYGOTE_RUN):
-        _mount("tmpfs", hidden, "tmpfs", MS_RDONLY | tmpfs | MS_NOEXEC, "size=4k,mode=0555")
-    _mount(None, "/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for mount in _FIRST_MOUNTS:
+        _mount(*mount)
+    _mount(b"tmpfs", b"/tmp", b"tmpfs", _TMPFS, b"size=%d,mode=1777" % tmp_bytes)
+    _mount(b"tmpfs", HOME, b"tmpfs", _TMPFS,
+           b"size=%d,mode=0700,uid=%d,gid=%d" % (home_bytes, uid, gid))  # fmt: skip
+    _mount(b"%s/%s/run" % (BOXES.encode(), sandbox_id.encode()), RUN.encode(), None, MS_BIND, None)
+    for mount in _LAST_MOUNTS:
+        _mount(*mount)
     socket.sethostname(str(request.get("hostname") or "sandbox"))
     if fresh_network:
         _loopback_up()
@@ -191,11 +217,15 @@ def _become_sandbox(
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.closerange(3, conn.fileno())
-    os.closerange(conn.fileno() + 1, 65536)
+    os.closerange(conn.fileno() + 1, 1 << 30)
+    # Only the differences from the zygote's environment (its PATH alone) are applied.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     env.update({str(k): str(v) for k, v in (request.get("env") or {}).items()})
-    os.environ.clear()
-    os.environ.update(env)
+    for key in [key for key in os.environ if key not in env]:
+        del os.environ[key]
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
     os.chdir("/")
     _drop_privileges(program)
 
@@ -243,14 +273,19 @@ def _setns(fd: int, flag: int) -> None:
 class NetworkNamespaces:
     """Network namespaces for new sandboxes: a clean one left by an ended sandbox when
     there is one, else a new one. The zygote holds a descriptor of each live sandbox's
-    namespace (`track`) until `ended` tells it the sandbox's pid 1 was reaped."""
+    namespace (`track`) until `ended` tells it the sandbox's pid 1 was reaped. A namespace
+    not yet clean then (the kernel frees some sockets only after an RCU grace period) is
+    looked at again before later forks, for `SETTLE_SECONDS` at most."""
 
-    #: Clean namespaces kept for reuse at most; more are released.
+    #: Namespaces kept for reuse (clean, or settling) at most; more are released.
     KEEP = 64
+    SETTLE_SECONDS = 2.0
 
     def __init__(self, home: int) -> None:
         self.home = home
         self.free: list[int] = []
+        #: (when its sandbox ended, descriptor), oldest first.
+        self.settling: list[tuple[float, int]] = []
         self.by_pid: dict[int, int] = {}
         #: The namespace entered for the fork under way (-1: none, or not kept).
         self._pending = -1
@@ -258,6 +293,8 @@ class NetworkNamespaces:
     def enter(self) -> bool:
         """Move the zygote into the next sandbox's network namespace (called after the
         other namespaces are unshared, before the fork); True when it is a new one."""
+        if self.settling:
+            self._settle()
         while self.free:
             fd = self.free.pop()
             try:
@@ -288,14 +325,30 @@ class NetworkNamespaces:
 
     def ended(self, pid: int) -> None:
         """The sandbox whose pid 1 was `pid` is gone (reaped): keep its namespace for the
-        next sandbox if it is clean, else release it."""
+        next sandbox if it is clean or may become so, else release it."""
         fd = self.by_pid.pop(pid, None)
         if fd is None:
             return
-        if len(self.free) < self.KEEP and self._clean(fd):
+        if len(self.free) + len(self.settling) >= self.KEEP:
+            os.close(fd)
+        elif self._clean(fd):
             self.free.append(fd)
         else:
-            os.close(fd)
+            self.settling.append((time.monotonic(), fd))
+
+    def _settle(self) -> None:
+        """Move the settling namespaces that became clean to the free ones; release
+        those that stayed unclean too long (a TIME_WAIT entry lasts a minute)."""
+        now = time.monotonic()
+        while self.settling:
+            ended_at, fd = self.settling[0]
+            if self._clean(fd):
+                self.free.append(fd)
+            elif now - ended_at > self.SETTLE_SECONDS:
+                os.close(fd)
+            else:
+                return
+            del self.settling[0]
 
     def _clean(self, fd: int) -> bool:
         """True when the namespace holds no socket and no TIME_WAIT entry: read from its
@@ -305,8 +358,11 @@ class NetworkNamespaces:
         except OSError:
             return False
         try:
-            with open("/proc/thread-self/net/sockstat", "rb") as source:
-                return _no_sockets(source.read())
+            stat_fd = os.open("/proc/thread-self/net/sockstat", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                return _no_sockets(os.read(stat_fd, 4096))
+            finally:
+                os.close(stat_fd)
         except OSError:
             return False
         finally:
@@ -317,15 +373,13 @@ class NetworkNamespaces:
 def _no_sockets(sockstat: bytes) -> bool:
     """True when a namespace's /proc/net/sockstat counts no socket (of any family: the
     count is the namespace's own) and no TCP TIME_WAIT entry."""
-    fields = {}
-    for line in sockstat.splitlines():
-        name, _, rest = line.partition(b":")
-        values = rest.split()
-        fields[name] = dict(zip(values[::2], values[1::2], strict=False))
-    try:
-        return fields[b"sockets"][b"used"] == b"0" and fields[b"TCP"][b"tw"] == b"0"
-    except KeyError:
-        return False
+    lines = sockstat.split(b"\n", 2)
+    return (
+        len(lines) == 3
+        and lines[0] == b"sockets: used 0"
+        and lines[1].startswith(b"TCP: ")
+        and b" tw 0 " in lines[1]
+    )
 
 
 def _fork_sandbox(home: list[tuple[int, int]], network: NetworkNamespaces) -> tuple[int, bool]:
@@ -381,6 +435,17 @@ def _child(
         os._exit(code)
 
 
+def _read_line(conn: socket.socket) -> bytes:
+    """One request line (a buffered reader would cost every sandbox more copied pages)."""
+    data = conn.recv(65536)
+    while data and not data.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def _reap(network: NetworkNamespaces) -> None:
     """Reap every child that ended (each a sandbox's pid 1: the kernel ended the rest of
     its pid namespace first) and hand its network namespace back."""
@@ -432,8 +497,7 @@ def main() -> None:
         conn, _ = server.accept()
         try:
             conn.settimeout(5)
-            line = conn.makefile("rb").readline()
-            request = json.loads(line)
+            request = json.loads(_read_line(conn))
             conn.settimeout(None)
             pid, fresh = _fork_sandbox(home, network)
             if pid == 0:
