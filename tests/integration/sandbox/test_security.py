@@ -75,8 +75,9 @@ def run(sbx: Sandbox, command: str) -> tuple[int, str]:
             id="tiocsti",
         ),
         pytest.param(
-            "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status",
-            "CapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2",
+            "grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status",
+            "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n"
+            "CapBnd:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2",
             id="no-caps-no-new-privs-seccomp",
         ),
     ],
@@ -86,7 +87,7 @@ def test_refused_from_inside(
 ) -> None:
     port = plane.url.rsplit(":", 1)[1]
     code, output = run(small, command.format(port=port))
-    if refused.startswith("CapEff"):
+    if refused.startswith("CapPrm"):
         assert code == 0 and refused in output
     elif refused.startswith("errno"):
         assert refused in output, output

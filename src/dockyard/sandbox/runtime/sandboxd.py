@@ -22,6 +22,7 @@ are restored.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal.signal without its enum wrapper
 import _thread
 import base64
 import contextlib
@@ -830,15 +831,13 @@ def _try_final(conn: Conn, error: dict[str, str]) -> None:
 BASE_ENV: dict[str, str] = {}
 
 
-def main(on_listening: Callable[[], None] | None = None) -> None:
-    """Serve the socket argv[1]; `on_listening` runs once it accepts connections."""
+def main(on_listening: Callable[[], None] | None = None, env: dict[str, str] | None = None) -> None:
+    """Serve the socket argv[1]; `on_listening` runs once it accepts connections. `env` is
+    the sandbox's environment when the caller has it as a dict (else os.environ's)."""
     path = sys.argv[1]
-    BASE_ENV.update(
-        {k: v for k, v in os.environ.items() if k not in ("DOCKYARD_SANDBOXD",)},
-        HOME=HOME,
-        USER="user",
-        LANG=os.environ.get("LANG", "C.UTF-8"),
-    )
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k != "DOCKYARD_SANDBOXD"}
+    BASE_ENV.update(env, HOME=HOME, USER="user", LANG=env.get("LANG", "C.UTF-8"))
     os.chdir(HOME)
     # As pid 1 the daemon reaps every process that ends in the sandbox: SIGCHLD wakes the
     # main loop through a pipe (the handler itself does nothing).
@@ -846,10 +845,10 @@ def main(on_listening: Callable[[], None] | None = None) -> None:
     wake_read = -1
     if reaper:
         wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        _signal.signal(_signal.SIGCHLD, lambda signum, frame: None)
         signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
     else:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
     restore()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -868,7 +867,9 @@ def main(on_listening: Callable[[], None] | None = None) -> None:
                 os.read(wake_read, 512)
             Children.reap_ended()
         if server.fileno() in ready:
-            client, _ = server.accept()
+            # The plain accept: socket.accept() would look up the family and type enums.
+            fd, _ = server._accept()  # type: ignore[attr-defined]
+            client = socket.socket(fileno=fd)
             # The low-level start: a sandbox's daemon is a fresh fork, and every page the
             # threading module's bookkeeping touched would be copied for it.
             _thread.start_new_thread(handle, (client,))

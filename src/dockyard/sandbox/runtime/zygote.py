@@ -170,23 +170,36 @@ _CAP_HEADER = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
 _CAP_DATA = (ctypes.c_uint32 * 6)()
 
 
-def _drop_privileges(program: bytes) -> None:
-    prctl = libc.prctl
+def _empty_bounding_set() -> None:
+    """Drop every capability from the bounding set, once in the zygote: it never runs a
+    program, keeps its own capabilities (the bounding set limits only what a program
+    gains when it starts), and every sandbox inherits the empty set."""
     for cap in range(LAST_CAP + 1):
-        if prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            _check(-1, "drop bounding set")
+        _check(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop bounding set")
+
+
+class SeccompProgram:
+    """The seccomp filter as prctl(2) takes it, built once in the zygote."""
+
+    def __init__(self, program: bytes) -> None:
+        self.buffer = ctypes.create_string_buffer(program, len(program))
+        self.fprog = Fprog(len(program) // 8, ctypes.addressof(self.buffer))
+        self.address = ctypes.addressof(self.fprog)
+
+
+def _drop_privileges(seccomp: SeccompProgram) -> None:
+    """Drop every capability, set no_new_privs and install the seccomp filter (the
+    bounding set is empty already)."""
     _check(libc.capset(_CAP_HEADER, _CAP_DATA), "capset")
-    _check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = Fprog(len(program) // 8, ctypes.addressof(buffer))
-    _check(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0), "seccomp")
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, seccomp.address, 0, 0), "seccomp")
 
 
 def _become_sandbox(
-    conn: socket.socket, request: dict[str, Any], program: bytes, fresh_network: bool
-) -> None:
+    conn: socket.socket, request: dict[str, Any], seccomp: SeccompProgram, fresh_network: bool
+) -> dict[str, str]:
     """In the sandbox's process (pid 1 of its namespaces): steps 1-3 above (loopback is
-    already up in a reused network namespace)."""
+    already up in a reused network namespace). Returns the sandbox's environment."""
     signal.set_wakeup_fd(-1)  # the zygote's, closed below: no byte may land in a reused fd
     resource.setrlimit(resource.RLIMIT_NOFILE, SANDBOX_NOFILE)
     os.setsid()
@@ -218,16 +231,15 @@ def _become_sandbox(
         os.dup2(null, fd)
     os.closerange(3, conn.fileno())
     os.closerange(conn.fileno() + 1, 1 << 30)
-    # Only the differences from the zygote's environment (its PATH alone) are applied.
+    # The zygote's environment is PATH alone (the nursery starts it with a cleared one).
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    env.update({str(k): str(v) for k, v in (request.get("env") or {}).items()})
-    for key in [key for key in os.environ if key not in env]:
-        del os.environ[key]
-    for key, value in env.items():
-        if os.environ.get(key) != value:
-            os.environ[key] = value
+    extra = request.get("env")
+    if extra:
+        env.update({str(k): str(v) for k, v in extra.items()})
+        os.environ.update(env)
     os.chdir("/")
-    _drop_privileges(program)
+    _drop_privileges(seccomp)
+    return env
 
 
 _NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
@@ -414,20 +426,20 @@ def _go_home(home: list[tuple[int, int]]) -> None:
 
 
 def _child(
-    conn: socket.socket, request: dict[str, Any], program: bytes, fresh_network: bool
+    conn: socket.socket, request: dict[str, Any], seccomp: SeccompProgram, fresh_network: bool
 ) -> None:
     """The forked child, pid 1 of its own namespaces: becomes the sandbox and runs the
     daemon. Never returns."""
     code = 1
     try:
-        _become_sandbox(conn, request, program, fresh_network)
+        env = _become_sandbox(conn, request, seccomp, fresh_network)
 
         def listening() -> None:
             conn.sendall(b'{"ok": true}\n')
             conn.close()
 
         sys.argv = ["sandboxd", f"{RUN}/d.sock"]
-        sandboxd.main(on_listening=listening)
+        sandboxd.main(on_listening=listening, env=env)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             conn.sendall((json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n").encode())
@@ -465,9 +477,10 @@ SANDBOX_NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)
 def main() -> None:
     path = sys.argv[1]
     with open(SECCOMP_FILE, "rb") as source:
-        program = source.read()
+        seccomp = SeccompProgram(source.read())
     _check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
     home = _own_namespaces()
+    _empty_bounding_set()
     network = NetworkNamespaces(next(fd for fd, flag in home if flag == CLONE_NEWNET))
     resource.setrlimit(resource.RLIMIT_NOFILE, (SANDBOX_NOFILE[1], SANDBOX_NOFILE[1]))
     # A sandbox's end wakes the zygote at once (SIGCHLD through a wake-up pipe): its pid 1
@@ -502,7 +515,7 @@ def main() -> None:
             pid, fresh = _fork_sandbox(home, network)
             if pid == 0:
                 server.close()
-                _child(conn, request, program, fresh)
+                _child(conn, request, seccomp, fresh)
         except (OSError, ValueError) as exc:
             with contextlib.suppress(OSError):
                 conn.sendall((json.dumps({"error": str(exc)}) + "\n").encode())
