@@ -164,6 +164,10 @@ def _last_cap() -> int:
 #: Read once by the zygote (every sandbox inherits it).
 LAST_CAP = _last_cap()
 
+#: The sandboxes' own descriptor limit (the zygote raises its own to hold one network
+#: namespace per live sandbox).
+SANDBOX_NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)
+
 
 #: The empty capability sets capset(2) installs (effective, permitted, inheritable x 2).
 _CAP_HEADER = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
@@ -230,7 +234,7 @@ def _become_sandbox(
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.closerange(3, conn.fileno())
-    os.closerange(conn.fileno() + 1, 1 << 30)
+    os.closerange(conn.fileno() + 1, SANDBOX_NOFILE[1])  # every descriptor the zygote had
     # The zygote's environment is PATH alone (the nursery starts it with a cleared one).
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     extra = request.get("env")
@@ -293,8 +297,11 @@ class NetworkNamespaces:
     KEEP = 64
     SETTLE_SECONDS = 2.0
 
-    def __init__(self, home: int) -> None:
+    def __init__(self, home: int, fd_ceiling: int) -> None:
         self.home = home
+        #: Descriptors numbered above this are not kept: the zygote needs some left for
+        #: its connections however many sandboxes live.
+        self.fd_ceiling = fd_ceiling
         self.free: list[int] = []
         #: (when its sandbox ended, descriptor), oldest first.
         self.settling: list[tuple[float, int]] = []
@@ -318,9 +325,13 @@ class NetworkNamespaces:
             return False
         _check(libc.unshare(CLONE_NEWNET), "unshare network namespace")
         try:
-            self._pending = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:  # out of descriptors: this one is simply not reused
-            self._pending = -1
+            return True
+        if fd > self.fd_ceiling:
+            os.close(fd)
+        else:
+            self._pending = fd
         return True
 
     def track(self, pid: int) -> None:
@@ -469,11 +480,6 @@ def _reap(network: NetworkNamespaces) -> None:
             network.ended(pid)
 
 
-#: The sandboxes' own descriptor limit (the zygote raises its own to hold one network
-#: namespace per live sandbox).
-SANDBOX_NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
 def main() -> None:
     path = sys.argv[1]
     with open(SECCOMP_FILE, "rb") as source:
@@ -481,8 +487,10 @@ def main() -> None:
     _check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
     home = _own_namespaces()
     _empty_bounding_set()
-    network = NetworkNamespaces(next(fd for fd, flag in home if flag == CLONE_NEWNET))
     resource.setrlimit(resource.RLIMIT_NOFILE, (SANDBOX_NOFILE[1], SANDBOX_NOFILE[1]))
+    network = NetworkNamespaces(
+        next(fd for fd, flag in home if flag == CLONE_NEWNET), SANDBOX_NOFILE[1] - 256
+    )
     # A sandbox's end wakes the zygote at once (SIGCHLD through a wake-up pipe): its pid 1
     # is reaped, so the control plane sees its cgroup empty, and its network namespace is
     # ready for the next sandbox.
