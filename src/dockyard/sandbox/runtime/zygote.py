@@ -515,7 +515,9 @@ def main() -> None:
         _reap(network)
         if server.fileno() not in ready:
             continue
-        conn, _ = server.accept()
+        # The plain accept: socket.accept() would look up the family and type enums.
+        fd, _ = server._accept()  # type: ignore[attr-defined]
+        conn = socket.socket(fileno=fd)
         try:
             conn.settimeout(5)
             request = json.loads(_read_line(conn))
