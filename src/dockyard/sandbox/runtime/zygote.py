@@ -8,7 +8,8 @@ its capabilities, no way to create further user namespaces) with the host's
 
 Protocol on the Unix socket argv[1] (the control plane is the only client): one request
 per connection, a JSON line ``{"id", "home_bytes", "tmp_bytes", "hostname", "env"}``. The
-zygote enters new mount, pid, ipc, uts and network namespaces itself, forks the sandbox's
+zygote enters new mount, pid, ipc and uts namespaces and a clean network namespace
+itself, forks the sandbox's
 only long-lived process (pid 1 of the new pid namespace, which becomes the daemon) and
 returns to its own namespaces at once (it dies rather than serve from the wrong ones). The
 child then, on that same connection:
@@ -19,9 +20,10 @@ child then, on that same connection:
 2. makes its mounts private, mounts its own /proc, /tmp and /home/user (size-capped tmpfs),
    /dev/shm and /dev/pts, binds its run directory to /.dockyard/run, covers every other
    sandbox's directory and the zygote's socket, and makes /dev read-only;
-3. sets its hostname, brings loopback up, closes every inherited descriptor, empties its
-   bounding set and drops every capability, sets no_new_privs and installs the seccomp
-   filter (the same program bubblewrap installs for a sandbox started on its own);
+3. sets its hostname, brings loopback up, closes every inherited descriptor, drops every
+   capability (the zygote emptied the bounding set they all inherit), sets no_new_privs
+   and installs the seccomp filter (the same program bubblewrap installs for a sandbox
+   started on its own);
 4. runs the daemon, which answers ``{"ok": true}`` once its socket accepts connections
    (an ``{"error"}`` is sent instead if any step fails). As pid 1 the daemon also reaps
    orphans (see `sandboxd.Children`); the sandbox ends when it ends.
