@@ -9,10 +9,9 @@ its capabilities, no way to create further user namespaces) with the host's
 Protocol on the Unix socket argv[1] (the control plane is the only client): one request
 per connection, a JSON line ``{"id", "home_bytes", "tmp_bytes", "hostname", "env"}``. The
 zygote enters new mount, pid, ipc and uts namespaces and a clean network namespace
-itself, forks the sandbox's
-only long-lived process (pid 1 of the new pid namespace, which becomes the daemon) and
-returns to its own namespaces at once (it dies rather than serve from the wrong ones). The
-child then, on that same connection:
+itself, forks the sandbox's only long-lived process (pid 1 of the new pid namespace,
+which becomes the daemon) and returns to its own namespaces at once (it dies rather than
+serve from the wrong ones). The child then, on that same connection:
 
 1. sends one byte, to which the kernel attaches its credentials (SCM_CREDENTIALS: the
    control plane asked for them and learns its pid as the host sees it), and waits for
