@@ -37,7 +37,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +66,7 @@ from dockyard.sandbox.runtime import (
     NodeFiles,
     Nursery,
     prepare_node,
+    remove_state_dir,
 )
 from dockyard.store import ObjectStore
 
@@ -519,7 +520,7 @@ class SandboxService:
             if box is not None:
                 box.signal_kill(paused=record.phase == "Paused")
             self._forget(record, files=False)
-            self._spawn(self._blocking(self._discard_box, box, record.state_dir, True))
+            self._spawn(self._discard_box(box, record.state_dir, signalled=True))
 
     def set_timeout(self, tenant: str, sandbox_id: str, seconds: int) -> None:
         record = self.get(tenant, sandbox_id)
@@ -603,25 +604,25 @@ class SandboxService:
             self.store.delete(SANDBOX, NAMESPACE, record.sandbox_id)
         (self.snapshots_dir / f"{record.sandbox_id}.tar").unlink(missing_ok=True)
         if files:
-            shutil.rmtree(record.state_dir, ignore_errors=True)
+            remove_state_dir(record.state_dir)
 
-    def _drop(self, record: Record) -> Any:
-        """Give back the record's place and kill it in the background: an awaitable."""
+    def _drop(self, record: Record) -> Coroutine[Any, Any, None]:
+        """Give back the record's place and take its box; the returned coroutine kills the
+        box and removes its files (await it, or hand it to `_spawn`)."""
         self._unplace(record)
-        return self._blocking(self._discard, record)
-
-    def _discard(self, record: Record) -> None:
-        """Kill the record's box and remove its files (blocking; see `_drop`)."""
         box, record.box = record.box, None
-        self._discard_box(box, record.state_dir)
+        return self._discard_box(box, record.state_dir)
 
-    def _discard_box(self, box: Box | None, state_dir: Path, signalled: bool = False) -> None:
+    async def _discard_box(self, box: Box | None, state_dir: Path, signalled: bool = False) -> None:
+        """Kill `box` (`signalled`: SIGKILL was sent already) and remove `state_dir`. A
+        sandbox forked by the nursery is waited for on the event loop and leaves its
+        cgroup for the next one; any other is killed on a worker thread."""
         if box is not None:
             if self.nursery is not None:
-                self.nursery.release(box, signalled)  # keeps its cgroup for the next one
+                await self.nursery.release(box, self._blocking, signalled)
             else:
-                box.kill()
-        shutil.rmtree(state_dir, ignore_errors=True)
+                await self._blocking(box.kill)
+        remove_state_dir(state_dir)
 
     # --- background: pools and timeouts ---------------------------------------------------
 

@@ -30,12 +30,14 @@ The process tree outlives the control plane (own session, no parent-death signal
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
 import logging
 import os
 import select
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -133,6 +135,26 @@ def prepare_state_dir(state: Path, check: bool = True, status: bool = True) -> N
         os.chmod(path, 0o755 if owner == 0 else 0o700)
         if root:
             os.chown(path, owner, owner)
+
+
+def remove_state_dir(state: str | Path) -> None:
+    """Remove a sandbox's state directory (gone already is fine). The usual layout — files
+    at the top, plain files in ``run/`` and ``status/`` — goes with one call per entry;
+    anything else (a directory the sandbox made in ``run/``) with `shutil.rmtree`, which
+    never follows symbolic links."""
+    try:
+        with os.scandir(state) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    with os.scandir(entry.path) as inner:
+                        for item in inner:
+                            os.unlink(item.path)
+                    os.rmdir(entry.path)
+                else:
+                    os.unlink(entry.path)
+        os.rmdir(state)
+    except OSError:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def _bwrap_argv(bwrap: str, spec: BoxSpec, seccomp_fd: int, files: NodeFiles) -> list[str]:
@@ -330,23 +352,54 @@ class Box:
             with contextlib.suppress(SandboxError):
                 self.cgroup.thaw()
 
-    def wait_first_gone(self, timeout: float) -> bool:
-        """Wait until the sandbox's first process has exited (a pidfd, no polling); True
-        once it has. For a sandbox forked by the nursery that process is pid 1 of the
-        sandbox's pid namespace: the kernel ends every other process before it."""
+    def _first_pidfd(self) -> int | bool:
+        """A pidfd on the sandbox's first process while it runs; True when it is gone
+        already (or its pid was reused), False when no pidfd can be had."""
         try:
             pidfd = os.pidfd_open(self.pid)
         except ProcessLookupError:
             return True
         except OSError:
             return False
+        if not self.alive():  # the pid was reused: ours is gone
+            os.close(pidfd)
+            return True
+        return pidfd
+
+    def wait_first_gone(self, timeout: float) -> bool:
+        """Wait until the sandbox's first process has exited (a pidfd, no polling); True
+        once it has. For a sandbox forked by the nursery that process is pid 1 of the
+        sandbox's pid namespace: the kernel ends every other process before it."""
+        pidfd = self._first_pidfd()
+        if isinstance(pidfd, bool):
+            return pidfd
         try:
-            if not self.alive():  # the pid was reused: ours is gone
-                return True
             poller = select.poll()
             poller.register(pidfd, select.POLLIN)
             return bool(poller.poll(timeout * 1000))
         finally:
+            os.close(pidfd)
+
+    async def first_gone(self, timeout: float) -> bool:
+        """`wait_first_gone` on the running event loop: the pidfd is watched by the loop,
+        so no thread waits."""
+        pidfd = self._first_pidfd()
+        if isinstance(pidfd, bool):
+            return pidfd
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+
+        def finish(gone: bool) -> None:
+            if not done.done():
+                done.set_result(gone)
+
+        loop.add_reader(pidfd, finish, True)
+        timer = loop.call_later(timeout, finish, False)
+        try:
+            return await done
+        finally:
+            timer.cancel()
+            loop.remove_reader(pidfd)
             os.close(pidfd)
 
     def kill(self, remove_cgroup: bool = True) -> None:

@@ -15,7 +15,7 @@ limits from the nursery's `CgroupPool` (one an earlier sandbox emptied, else a n
 asks the zygote for a child, learns the child's host pid from the kernel
 (SCM_CREDENTIALS), moves it into the cgroup before it does anything else, and returns an
 ordinary `Box` (recorded in ``box.json``, adopted, frozen and killed like any other).
-`release(box)` kills one and hands its emptied cgroup back to the pool. Sandboxes forked this way live in
+`release(box)` kills one (waiting on the event loop) and hands its emptied cgroup back to the pool. Sandboxes forked this way live in
 the nursery's pid namespace, so the nursery must outlive them: it is started in its own
 session, survives control-plane restarts (`adopt`), and is killed only when no sandbox
 needs it. Sandboxes with network access or restored from a snapshot are started with
@@ -24,6 +24,7 @@ bubblewrap directly.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -31,7 +32,9 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from dockyard.node.sandbox.isolation import (
     SANDBOX_GID,
@@ -56,6 +59,8 @@ from dockyard.sandbox.runtime._box import (
 from dockyard.sandbox.runtime._cgroup_pool import CgroupPool
 
 SOCKET_NAME = "z.sock"
+#: Runs blocking work off the event loop: ``await blocking(fn, *args)``.
+Blocking = Callable[..., Awaitable[Any]]
 #: The nursery's own cgroup: the zygote, and each child until it is placed in its own. No
 #: memory limit: what a child allocated before it was placed (its page tables, a few
 #: kernel structures) stays charged here while it lives, and an OOM kill of the zygote
@@ -171,24 +176,33 @@ class Nursery:
         self.box.kill()
         self.cgroups.clear()
 
-    def release(self, box: Box, signalled: bool = False) -> None:
-        """Kill a sandbox (blocking until its processes are gone; `signalled`: SIGKILL
-        was sent already); its cgroup is kept for the next sandbox when this nursery
-        made it and it is empty, else removed."""
+    async def release(self, box: Box, blocking: Blocking, signalled: bool = False) -> None:
+        """Kill a sandbox and return once its processes are gone (`signalled`: SIGKILL was
+        sent already). The wait runs on the event loop (the first process's pidfd, then
+        the cgroup's process list); its cgroup is kept for the next sandbox when this
+        nursery made it and it is empty, else removed. `blocking` runs the slow fallback
+        (a sandbox that does not end at once) off the loop."""
         if not self.cgroups.owns(box.cgroup):
-            box.kill()
+            await blocking(box.kill)
             return
         if not signalled:
             box.signal_kill()
         # Its pid 1 is gone only once every other process of its pid namespace is (the
         # cgroup may list the exited pid 1 a few milliseconds longer).
-        if box.wait_first_gone(5.0):
+        if await box.first_gone(5.0):
             deadline = time.monotonic() + _EMPTY_WAIT_SECONDS
-            while box.cgroup.has_processes() and time.monotonic() < deadline:
-                time.sleep(0.001)
-            if not box.cgroup.has_processes():
+            while box.cgroup.has_processes():
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.001)
+            else:
                 self.cgroups.give_back(box.cgroup, emptied=True)
                 return
+        await blocking(self._kill_leftover, box)
+
+    def _kill_leftover(self, box: Box) -> None:
+        """Kill what is left of a sandbox that did not end when signalled (blocking) and
+        hand its cgroup back (kept only once empty)."""
         box.kill(remove_cgroup=False)
         self.cgroups.give_back(box.cgroup)
 
