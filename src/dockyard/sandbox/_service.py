@@ -275,25 +275,31 @@ class SandboxService:
             log.warning("sandboxes start without the nursery: %s", exc)
             return None
 
-    def _start_box(self, spec: BoxSpec) -> Box:
-        """Fork the sandbox from the nursery when it can, else start it with bubblewrap."""
+    async def _start_box(self, spec: BoxSpec) -> Box:
+        """Fork the sandbox from the nursery when it can, else start it with bubblewrap
+        (on a worker thread)."""
         if self.node_files is None:
             raise SandboxError("the sandbox service is not started")
         nursery = self.nursery
         if nursery is not None and not spec.network and spec.restore_archive is None:
             try:
-                return nursery.spawn(spec)
+                return await nursery.spawn(spec, self._blocking)
             except SandboxError as exc:
                 if nursery.alive():
                     raise
                 # Every sandbox it forked ended with it; a new one serves the next start.
-                # Starts run in worker threads: one of them replaces it.
-                with self._nursery_lock:
-                    if self.nursery is nursery:
-                        log.warning("the sandbox nursery ended (%s); starting a new one", exc)
-                        nursery.kill()
-                        self.nursery = self._open_nursery(self.node_files)
-        return Box.start(spec, self.node_files)
+                await self._blocking(self._replace_nursery, nursery, exc)
+        box: Box = await self._blocking(Box.start, spec, self.node_files)
+        return box
+
+    def _replace_nursery(self, ended: Nursery, reason: SandboxError) -> None:
+        """Start a new nursery in place of `ended` (blocking; once, however many starts
+        saw it end)."""
+        with self._nursery_lock:
+            if self.nursery is ended and self.node_files is not None:
+                log.warning("the sandbox nursery ended (%s); starting a new one", reason)
+                ended.kill()
+                self.nursery = self._open_nursery(self.node_files)
 
     def _adopt_all(self) -> None:
         objects, _ = self.store.list(SANDBOX, NAMESPACE)
@@ -407,7 +413,7 @@ class SandboxService:
             restore_archive=restore,
         )
         try:
-            box = await self._blocking(self._start_box, spec)
+            box = await self._start_box(spec)
         except SandboxError as exc:
             raise SandboxUnavailable(str(exc)) from exc
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS

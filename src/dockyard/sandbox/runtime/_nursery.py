@@ -40,6 +40,7 @@ from dockyard.node.sandbox.isolation import (
     SANDBOX_GID,
     SANDBOX_PATH,
     SANDBOX_UID,
+    PodCgroup,
     SandboxError,
     SandboxLimits,
     cgroup_driver,
@@ -126,6 +127,7 @@ class Nursery:
         self.boxes_dir = boxes_dir
         check_traversable(boxes_dir)  # once: every sandbox's directory is made in it
         self.cgroups = CgroupPool(_key(box.state_dir)[:8])
+        self._socket = str(self.socket_path)  # connected to for every sandbox
 
     @property
     def socket_path(self) -> Path:
@@ -206,17 +208,20 @@ class Nursery:
         box.kill(remove_cgroup=False)
         self.cgroups.give_back(box.cgroup)
 
-    def spawn(self, spec: BoxSpec) -> Box:
-        """A new sandbox forked by the zygote, returned once its daemon accepts connections
-        (blocking). Raises SandboxError, leaving nothing behind, when it cannot be made."""
+    async def spawn(self, spec: BoxSpec, blocking: Blocking) -> Box:
+        """A new sandbox forked by the zygote, returned once its daemon accepts connections.
+        The conversation with the zygote runs on the event loop; `blocking` runs what may
+        wait in the kernel (making a cgroup, joining one) off it. Raises SandboxError,
+        leaving nothing behind, when it cannot be made."""
         if spec.network or spec.restore_archive is not None:
             raise SandboxError("the nursery only makes sandboxes without network or snapshot")
         if spec.state_dir.parent != self.boxes_dir:
             raise SandboxError(f"{spec.state_dir} is not under {self.boxes_dir}")
         prepare_state_dir(spec.state_dir, check=False, status=False)
-        cgroup, _ = self.cgroups.take(
-            SandboxLimits(spec.memory_bytes, spec.cpu_millis, spec.pids, spec.tmp_bytes)
-        )
+        limits = SandboxLimits(spec.memory_bytes, spec.cpu_millis, spec.pids, spec.tmp_bytes)
+        cgroup = self.cgroups.spare(limits)
+        if cgroup is None:
+            cgroup, _ = await blocking(self.cgroups.take, limits)
         request = {
             "id": spec.sandbox_id,
             "home_bytes": spec.home_bytes,
@@ -224,38 +229,66 @@ class Nursery:
             "hostname": spec.hostname,
             "env": spec.env,
         }
+        loop = asyncio.get_running_loop()
         pid: int | None = None
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-                conn.settimeout(_SPAWN_TIMEOUT_SECONDS)
-                conn.connect(str(self.socket_path))
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-                conn.sendall((json.dumps(request) + "\n").encode())
-                pid = _child_pid(conn)
-                # Placed before it runs anything of its own: every later process, and every
-                # page it touches from now on, is the sandbox's (cgroup v1 also moves what
-                # it touched since the fork: the pool turns that on for each cgroup).
-                cgroup.join(pid)
-                conn.sendall(b"g")
-                reply = _line(conn)
+                conn.setblocking(False)
+                async with asyncio.timeout(_SPAWN_TIMEOUT_SECONDS):
+                    await loop.sock_connect(conn, self._socket)
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+                    await loop.sock_sendall(conn, (json.dumps(request) + "\n").encode())
+                    pid = await _child_pid(loop, conn)
+                    # Placed before it runs anything of its own: every later process, and
+                    # every page it touches from now on, is the sandbox's (cgroup v1 also
+                    # moves what it touched since the fork: the pool turns that on for
+                    # each cgroup). Off the loop: v1 waits for an RCU grace period.
+                    await blocking(cgroup.join, pid)
+                    await loop.sock_sendall(conn, b"g")
+                    reply = await _line(loop, conn)
             if not reply.get("ok"):
                 raise SandboxError(f"sandbox {spec.sandbox_id}: {reply.get('error')}")
             return Box.record(spec.state_dir, pid, cgroup)
-        except (OSError, ValueError, SandboxError) as exc:
-            if pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, 9)
-            cgroup.kill_all()
-            self.cgroups.give_back(cgroup)
-            if isinstance(exc, SandboxError):
+        except BaseException as exc:  # a cancelled caller too: nothing may be left running
+            await asyncio.shield(blocking(self._abandon, pid, cgroup))
+            if isinstance(exc, SandboxError) or not isinstance(exc, Exception):
                 raise
             raise SandboxError(f"sandbox nursery cannot make {spec.sandbox_id}: {exc}") from exc
 
+    def _abandon(self, pid: int | None, cgroup: PodCgroup) -> None:
+        """Kill a child that could not be made into a sandbox and give its cgroup back
+        (blocking)."""
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        cgroup.kill_all()
+        self.cgroups.give_back(cgroup)
 
-def _child_pid(conn: socket.socket) -> int:
+
+async def _readable(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+    """Return once `conn` has data (or its peer closed)."""
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(conn.fileno(), wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(conn.fileno())
+
+
+async def _child_pid(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> int:
     """The host pid the kernel attached to the child's first message, or the zygote's
     error."""
-    data, ancillary, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(struct.calcsize("3i")))
+    while True:
+        try:
+            data, ancillary, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(struct.calcsize("3i")))
+            break
+        except BlockingIOError:
+            await _readable(loop, conn)
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and data == b"c":
             pid: int = struct.unpack("3i", payload[: struct.calcsize("3i")])[0]
@@ -267,10 +300,10 @@ def _child_pid(conn: socket.socket) -> int:
     raise SandboxError(f"sandbox nursery: {message.get('error') or 'no child started'}")
 
 
-def _line(conn: socket.socket) -> dict[str, object]:
+async def _line(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> dict[str, object]:
     data = b""
     while not data.endswith(b"\n"):
-        chunk = conn.recv(4096)
+        chunk = await loop.sock_recv(conn, 4096)
         if not chunk:
             break
         data += chunk
