@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -57,7 +58,7 @@ from dockyard.sandbox._kinds import (
     WARM_POOL,
     Phase,
 )
-from dockyard.sandbox._templates import Shape, resolve_template
+from dockyard.sandbox._templates import Shape, TemplateShapes
 from dockyard.sandbox.runtime import (
     Box,
     BoxSpec,
@@ -133,9 +134,11 @@ class Record:
     def placement_key(self) -> str:
         return f"sandbox/{self.sandbox_id}"
 
-    @property
+    @functools.cached_property
     def client(self) -> DaemonClient:
-        return DaemonClient(self.state_dir / "run" / "d.sock")
+        """The client of the sandbox's daemon (its socket is in the state directory, which
+        stays the record's for its whole life)."""
+        return DaemonClient(f"{self.state_dir}/run/d.sock")
 
     def to_object(self) -> dict[str, Any]:
         return {
@@ -180,6 +183,7 @@ class SandboxService:
         placement: Placement | None = None,
     ) -> None:
         self.store = store
+        self.templates = TemplateShapes(store)
         #: The platform's scheduler: cold starts and pool refills are placed through it
         #: (claims from a pool are placed already); None runs everything on this node.
         self.placement = placement
@@ -331,7 +335,7 @@ class SandboxService:
     def _record_from_object(self, obj: dict[str, Any]) -> Record | None:
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
         name = obj["metadata"]["name"]
-        shape = resolve_template(self.store, (spec.get("templateRef") or {}).get("name", "base"))
+        shape = self.templates.resolve((spec.get("templateRef") or {}).get("name", "base"))
         if shape is None or not status.get("stateDir"):
             return None
 
@@ -450,7 +454,7 @@ class SandboxService:
     ) -> Record:
         """A running sandbox for `tenant`: claimed from the template's warm pool when one
         is ready, else started cold. Raises NotFoundError for an unknown template."""
-        shape = resolve_template(self.store, template)
+        shape = self.templates.resolve(template)
         if shape is None:
             raise NotFoundError(
                 f"template {template!r} not found", kind="SandboxTemplate", name=template
@@ -489,7 +493,11 @@ class SandboxService:
         pool = self.pools.get(shape.template)
         while pool:
             record = pool.popleft()
-            if record.box is not None and record.box.alive() and record.shape == shape:
+            if (
+                record.box is not None
+                and record.box.alive()
+                and (record.shape is shape or record.shape == shape)
+            ):
                 return record
             self._spawn(self._drop(record))
         return None
@@ -608,7 +616,8 @@ class SandboxService:
         self.records.pop(record.sandbox_id, None)
         with contextlib.suppress(NotFoundError):
             self.store.delete(SANDBOX, NAMESPACE, record.sandbox_id)
-        (self.snapshots_dir / f"{record.sandbox_id}.tar").unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{self.snapshots_dir}/{record.sandbox_id}.tar")
         if files:
             remove_state_dir(record.state_dir)
 
@@ -709,7 +718,7 @@ class SandboxService:
             return
         if refresh or self._targets is None:
             self._targets = self.pool_targets()
-            self._shapes = {t: resolve_template(self.store, t) for t in self._targets}
+            self._shapes = {t: self.templates.resolve(t) for t in self._targets}
         targets = self._targets
         for template, wanted in targets.items():
             pool = self.pools.setdefault(template, deque())

@@ -104,16 +104,27 @@ class NodeFiles:
     zygote: Path = ZYGOTE_SOURCE
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write `path` whole or not at all (a temporary file renamed into place), 0644."""
-    tmp = f"{path.parent}/.{path.name}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    """Write `path` (0644) with one write(). A reader (`Box.adopt`) takes a missing, empty
+    or cut-off record alike for "no sandbox here", which is what a crash before the write
+    means too; a single write() is never cut off by the writer's crash, and the state
+    directory does not outlive a machine crash's processes anyway."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         os.fchmod(fd, 0o644)  # whatever the umask
-        os.write(fd, json.dumps(data).encode())
+        data_bytes = json.dumps(data).encode()
+        if os.write(fd, data_bytes) != len(data_bytes):
+            raise OSError(f"short write to {path}")
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+
+
+def _clear(directory: str) -> None:
+    """Remove the files a previous sandbox left in `directory`."""
+    with os.scandir(directory) as entries:
+        for stale in entries:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stale.path)
 
 
 def prepare_state_dir(state: Path, check: bool = True, status: bool = True) -> None:
@@ -125,13 +136,13 @@ def prepare_state_dir(state: Path, check: bool = True, status: bool = True) -> N
         state.parent.mkdir(parents=True, exist_ok=True)
         check_traversable(state.parent)
     root = os.geteuid() == 0
-    for path, owner in ((state, 0), *(((state / "status", SANDBOX_UID),) if status else ()),
-                        (state / "run", SANDBOX_UID)):  # fmt: skip
+    for path, owner in ((str(state), 0), *(((f"{state}/status", SANDBOX_UID),) if status else ()),
+                        (f"{state}/run", SANDBOX_UID)):  # fmt: skip
         try:
             os.mkdir(path)
         except FileExistsError:
-            for stale in path.iterdir() if owner else ():
-                stale.unlink(missing_ok=True)
+            if owner:
+                _clear(path)
         os.chmod(path, 0o755 if owner == 0 else 0o700)
         if root:
             os.chown(path, owner, owner)
@@ -207,6 +218,8 @@ class Box:
         self._start_time = start_time
         self.cgroup = cgroup
         self._process = process
+        self._json: dict[str, Any] | None = None
+        self._socket = f"{state_dir}/run/{SOCKET_NAME}"
 
     @property
     def socket_path(self) -> Path:
@@ -278,14 +291,19 @@ class Box:
         Raises SandboxError (the sandbox killed) when it cannot be written."""
         box = cls(state, pid, process_start_time(pid), cgroup, process)
         try:
-            _write_json(state / "box.json", box.to_json())
+            _write_json(f"{state}/box.json", box.to_json())
         except OSError as exc:
             box.kill()
             raise SandboxError(f"cannot record sandbox in {state}: {exc}") from exc
         return box
 
     def to_json(self) -> dict[str, Any]:
-        return {"pid": self.pid, "start_time": self._start_time, "cgroup": self.cgroup.to_json()}
+        """What `adopt` needs (made once: a box's process and cgroup never change; the
+        caller must not modify it)."""
+        if self._json is None:
+            self._json = {"pid": self.pid, "start_time": self._start_time,
+                          "cgroup": self.cgroup.to_json()}  # fmt: skip
+        return self._json
 
     @classmethod
     def adopt(cls, state_dir: Path) -> Box | None:
@@ -310,7 +328,7 @@ class Box:
     def ready(self) -> bool:
         """True once the daemon's socket exists (it is renamed into place only once the
         daemon accepts connections)."""
-        return self.socket_path.exists()
+        return os.path.exists(self._socket)
 
     def failure(self) -> str:
         """The launcher's and bubblewrap's error output, for reporting a failed start."""

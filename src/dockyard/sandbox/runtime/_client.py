@@ -26,8 +26,8 @@ class DaemonError(Exception):
 
 
 class DaemonClient:
-    def __init__(self, socket_path: Path, connect_timeout: float = 5.0) -> None:
-        self.socket_path = socket_path
+    def __init__(self, socket_path: Path | str, connect_timeout: float = 5.0) -> None:
+        self.socket_path = str(socket_path)
         self.connect_timeout = connect_timeout
 
     async def _open(
@@ -35,7 +35,7 @@ class DaemonClient:
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_unix_connection(str(self.socket_path), limit=_LIMIT),
+                asyncio.open_unix_connection(self.socket_path, limit=_LIMIT),
                 self.connect_timeout,
             )
         except (OSError, TimeoutError) as exc:
