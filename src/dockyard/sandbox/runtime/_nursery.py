@@ -243,7 +243,7 @@ class Nursery:
                     # every page it touches from now on, is the sandbox's (cgroup v1 also
                     # moves what it touched since the fork: the pool turns that on for
                     # each cgroup). Off the loop: v1 waits for an RCU grace period.
-                    await blocking(cgroup.join, pid)
+                    await blocking(cgroup.open_procs().join_and_close, pid)
                     await loop.sock_sendall(conn, b"g")
                     reply = await _line(loop, conn)
             if not reply.get("ok"):
