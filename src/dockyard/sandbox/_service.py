@@ -128,6 +128,9 @@ class Record:
     #: The node the scheduler placed it on (None while it holds no place).
     node: str | None = None
     paused_at: float | None = None
+    #: Whether a snapshot archive of it may be on disk (it was hibernated, or it was
+    #: adopted from an earlier control plane); `_forget` removes it then.
+    snapshot: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -361,6 +364,7 @@ class SandboxService:
             unsaved=dict(status.get("unsavedNames") or {}),
             paused_at=ts(status.get("pausedAt")) or None,
             node=status.get("node") or None,
+            snapshot=True,
         )
 
     # --- starting sandboxes ---------------------------------------------------------------
@@ -587,6 +591,7 @@ class SandboxService:
             archive = self.snapshots_dir / f"{sandbox_id}.tar"
             partial = archive.with_suffix(".partial")
             limit = record.shape.disk_bytes + record.shape.memory_bytes + (64 << 20)
+            record.snapshot = True
             header = await record.client.snapshot(partial, limit)
             os.replace(partial, archive)
             await self._blocking(record.box.kill)
@@ -616,8 +621,9 @@ class SandboxService:
         self.records.pop(record.sandbox_id, None)
         with contextlib.suppress(NotFoundError):
             self.store.delete(SANDBOX, NAMESPACE, record.sandbox_id)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{self.snapshots_dir}/{record.sandbox_id}.tar")
+        if record.snapshot:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.snapshots_dir}/{record.sandbox_id}.tar")
         if files:
             remove_state_dir(record.state_dir)
 

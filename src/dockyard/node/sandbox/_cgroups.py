@@ -219,10 +219,13 @@ class PodCgroup:
         if not self.procs_files:
             return False
         try:
-            with open(self.procs_files[0], "rb") as procs:
-                return bool(procs.read(1).strip())
+            fd = os.open(self.procs_files[0], os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return False
+        try:
+            return bool(os.read(fd, 16).strip())
+        finally:
+            os.close(fd)
 
     def can_freeze(self) -> bool:
         return self.freeze_file is not None and self.freeze_file.exists()
