@@ -284,11 +284,12 @@ async def _child_pid(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> in
     """The host pid the kernel attached to the child's first message, or the zygote's
     error."""
     while True:
+        await _readable(loop, conn)  # the zygote answers only once it has forked
         try:
             data, ancillary, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(struct.calcsize("3i")))
             break
         except BlockingIOError:
-            await _readable(loop, conn)
+            continue
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and data == b"c":
             pid: int = struct.unpack("3i", payload[: struct.calcsize("3i")])[0]
@@ -303,7 +304,11 @@ async def _child_pid(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> in
 async def _line(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> dict[str, object]:
     data = b""
     while not data.endswith(b"\n"):
-        chunk = await loop.sock_recv(conn, 4096)
+        await _readable(loop, conn)  # the child answers once its set-up is done
+        try:
+            chunk = conn.recv(4096)
+        except BlockingIOError:
+            continue
         if not chunk:
             break
         data += chunk
