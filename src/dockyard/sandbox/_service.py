@@ -36,7 +36,6 @@ import os
 import shutil
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -254,6 +253,8 @@ class SandboxService:
         if self.nursery is not None and not any(r.box for r in self.records.values()):
             await self._blocking(self.nursery.kill)
             self.nursery = None
+        elif self.nursery is not None:
+            self.nursery.close()
             with contextlib.suppress(OSError):  # nothing runs: the in-memory directory goes
                 self.boxes_dir.rmdir()
         self._workers.shutdown(wait=False)
@@ -370,7 +371,7 @@ class SandboxService:
     # --- starting sandboxes ---------------------------------------------------------------
 
     def _new_record(self, shape: Shape, network: bool) -> Record:
-        sandbox_id = "i" + uuid.uuid4().hex[:19]
+        sandbox_id = "i" + os.urandom(10).hex()[:19]
         return Record(sandbox_id, shape, self.boxes_dir / sandbox_id, network=network)
 
     def _place(self, record: Record) -> None:

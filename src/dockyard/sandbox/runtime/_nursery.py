@@ -58,6 +58,7 @@ from dockyard.sandbox.runtime._box import (
     prepare_state_dir,
 )
 from dockyard.sandbox.runtime._cgroup_pool import CgroupPool
+from dockyard.sandbox.runtime._joiner import Joiner
 
 SOCKET_NAME = "z.sock"
 #: Runs blocking work off the event loop: ``await blocking(fn, *args)``.
@@ -128,6 +129,7 @@ class Nursery:
         check_traversable(boxes_dir)  # once: every sandbox's directory is made in it
         self.cgroups = CgroupPool(_key(box.state_dir)[:8])
         self._socket = str(self.socket_path)  # connected to for every sandbox
+        self._joiner = Joiner()
 
     @property
     def socket_path(self) -> Path:
@@ -175,8 +177,14 @@ class Nursery:
 
     def kill(self) -> None:
         """Kill the nursery and with it every sandbox it forked; remove spare cgroups."""
+        self.close()
         self.box.kill()
         self.cgroups.clear()
+
+    def close(self) -> None:
+        """Let go of the nursery (it keeps running): end the thread that joins forked
+        sandboxes to their cgroups."""
+        self._joiner.close()
 
     async def release(self, box: Box, blocking: Blocking, signalled: bool = False) -> None:
         """Kill a sandbox and return once its processes are gone (`signalled`: SIGKILL was
@@ -210,9 +218,10 @@ class Nursery:
 
     async def spawn(self, spec: BoxSpec, blocking: Blocking) -> Box:
         """A new sandbox forked by the zygote, returned once its daemon accepts connections.
-        The conversation with the zygote runs on the event loop; `blocking` runs what may
-        wait in the kernel (making a cgroup, joining one) off it. Raises SandboxError,
-        leaving nothing behind, when it cannot be made."""
+        The conversation with the zygote runs on the event loop; what may wait in the
+        kernel runs off it: making a cgroup (`blocking`), joining one (the nursery's
+        `Joiner` thread). Raises SandboxError, leaving nothing behind, when it cannot be
+        made."""
         if spec.network or spec.restore_archive is not None:
             raise SandboxError("the nursery only makes sandboxes without network or snapshot")
         if spec.state_dir.parent != self.boxes_dir:
@@ -243,7 +252,7 @@ class Nursery:
                     # every page it touches from now on, is the sandbox's (cgroup v1 also
                     # moves what it touched since the fork: the pool turns that on for
                     # each cgroup). Off the loop: v1 waits for an RCU grace period.
-                    await blocking(cgroup.open_procs().join_and_close, pid)
+                    await self._joiner.join(cgroup.open_procs(), pid)
                     await loop.sock_sendall(conn, b"g")
                     reply = await _line(loop, conn)
             if not reply.get("ok"):
