@@ -20,8 +20,8 @@ _Job = tuple[OpenProcs, int, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
 class Joiner:
-    """Runs `OpenProcs.join_and_close` jobs in order on its own thread (started on the
-    first job, ended by `close`)."""
+    """Runs `OpenProcs.join_and_close` jobs in order on its own thread (started by the
+    first job, ended by `close`; a job handed over after `close` starts it again)."""
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
