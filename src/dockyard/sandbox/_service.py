@@ -253,10 +253,10 @@ class SandboxService:
         if self.nursery is not None and not any(r.box for r in self.records.values()):
             await self._blocking(self.nursery.kill)
             self.nursery = None
-        elif self.nursery is not None:
-            self.nursery.close()
             with contextlib.suppress(OSError):  # nothing runs: the in-memory directory goes
                 self.boxes_dir.rmdir()
+        elif self.nursery is not None:
+            self.nursery.close()  # it keeps running for the sandboxes it forked
         self._workers.shutdown(wait=False)
 
     def _open_nursery(self, files: NodeFiles) -> Nursery | None:
