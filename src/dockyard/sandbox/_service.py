@@ -30,14 +30,14 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import logging
 import os
 import shutil
 import threading
 import time
-import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,7 +57,7 @@ from dockyard.sandbox._kinds import (
     WARM_POOL,
     Phase,
 )
-from dockyard.sandbox._templates import Shape, resolve_template
+from dockyard.sandbox._templates import Shape, TemplateShapes
 from dockyard.sandbox.runtime import (
     Box,
     BoxSpec,
@@ -66,6 +66,7 @@ from dockyard.sandbox.runtime import (
     NodeFiles,
     Nursery,
     prepare_node,
+    remove_state_dir,
 )
 from dockyard.store import ObjectStore
 
@@ -126,15 +127,20 @@ class Record:
     #: The node the scheduler placed it on (None while it holds no place).
     node: str | None = None
     paused_at: float | None = None
+    #: Whether a snapshot archive of it may be on disk (it was hibernated, or it was
+    #: adopted from an earlier control plane); `_forget` removes it then.
+    snapshot: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def placement_key(self) -> str:
         return f"sandbox/{self.sandbox_id}"
 
-    @property
+    @functools.cached_property
     def client(self) -> DaemonClient:
-        return DaemonClient(self.state_dir / "run" / "d.sock")
+        """The client of the sandbox's daemon (its socket is in the state directory, which
+        stays the record's for its whole life)."""
+        return DaemonClient(f"{self.state_dir}/run/d.sock")
 
     def to_object(self) -> dict[str, Any]:
         return {
@@ -179,6 +185,7 @@ class SandboxService:
         placement: Placement | None = None,
     ) -> None:
         self.store = store
+        self.templates = TemplateShapes(store)
         #: The platform's scheduler: cold starts and pool refills are placed through it
         #: (claims from a pool are placed already); None runs everything on this node.
         self.placement = placement
@@ -248,6 +255,8 @@ class SandboxService:
             self.nursery = None
             with contextlib.suppress(OSError):  # nothing runs: the in-memory directory goes
                 self.boxes_dir.rmdir()
+        elif self.nursery is not None:
+            self.nursery.close()  # it keeps running for the sandboxes it forked
         self._workers.shutdown(wait=False)
 
     def _open_nursery(self, files: NodeFiles) -> Nursery | None:
@@ -274,25 +283,31 @@ class SandboxService:
             log.warning("sandboxes start without the nursery: %s", exc)
             return None
 
-    def _start_box(self, spec: BoxSpec) -> Box:
-        """Fork the sandbox from the nursery when it can, else start it with bubblewrap."""
+    async def _start_box(self, spec: BoxSpec) -> Box:
+        """Fork the sandbox from the nursery when it can, else start it with bubblewrap
+        (on a worker thread)."""
         if self.node_files is None:
             raise SandboxError("the sandbox service is not started")
         nursery = self.nursery
         if nursery is not None and not spec.network and spec.restore_archive is None:
             try:
-                return nursery.spawn(spec)
+                return await nursery.spawn(spec, self._blocking)
             except SandboxError as exc:
                 if nursery.alive():
                     raise
                 # Every sandbox it forked ended with it; a new one serves the next start.
-                # Starts run in worker threads: one of them replaces it.
-                with self._nursery_lock:
-                    if self.nursery is nursery:
-                        log.warning("the sandbox nursery ended (%s); starting a new one", exc)
-                        nursery.kill()
-                        self.nursery = self._open_nursery(self.node_files)
-        return Box.start(spec, self.node_files)
+                await self._blocking(self._replace_nursery, nursery, exc)
+        box: Box = await self._blocking(Box.start, spec, self.node_files)
+        return box
+
+    def _replace_nursery(self, ended: Nursery, reason: SandboxError) -> None:
+        """Start a new nursery in place of `ended` (blocking; once, however many starts
+        saw it end)."""
+        with self._nursery_lock:
+            if self.nursery is ended and self.node_files is not None:
+                log.warning("the sandbox nursery ended (%s); starting a new one", reason)
+                ended.kill()
+                self.nursery = self._open_nursery(self.node_files)
 
     def _adopt_all(self) -> None:
         objects, _ = self.store.list(SANDBOX, NAMESPACE)
@@ -324,7 +339,7 @@ class SandboxService:
     def _record_from_object(self, obj: dict[str, Any]) -> Record | None:
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
         name = obj["metadata"]["name"]
-        shape = resolve_template(self.store, (spec.get("templateRef") or {}).get("name", "base"))
+        shape = self.templates.resolve((spec.get("templateRef") or {}).get("name", "base"))
         if shape is None or not status.get("stateDir"):
             return None
 
@@ -350,12 +365,13 @@ class SandboxService:
             unsaved=dict(status.get("unsavedNames") or {}),
             paused_at=ts(status.get("pausedAt")) or None,
             node=status.get("node") or None,
+            snapshot=True,
         )
 
     # --- starting sandboxes ---------------------------------------------------------------
 
     def _new_record(self, shape: Shape, network: bool) -> Record:
-        sandbox_id = "i" + uuid.uuid4().hex[:19]
+        sandbox_id = "i" + os.urandom(10).hex()[:19]
         return Record(sandbox_id, shape, self.boxes_dir / sandbox_id, network=network)
 
     def _place(self, record: Record) -> None:
@@ -406,7 +422,7 @@ class SandboxService:
             restore_archive=restore,
         )
         try:
-            box = await self._blocking(self._start_box, spec)
+            box = await self._start_box(spec)
         except SandboxError as exc:
             raise SandboxUnavailable(str(exc)) from exc
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
@@ -443,7 +459,7 @@ class SandboxService:
     ) -> Record:
         """A running sandbox for `tenant`: claimed from the template's warm pool when one
         is ready, else started cold. Raises NotFoundError for an unknown template."""
-        shape = resolve_template(self.store, template)
+        shape = self.templates.resolve(template)
         if shape is None:
             raise NotFoundError(
                 f"template {template!r} not found", kind="SandboxTemplate", name=template
@@ -482,7 +498,11 @@ class SandboxService:
         pool = self.pools.get(shape.template)
         while pool:
             record = pool.popleft()
-            if record.box is not None and record.box.alive() and record.shape == shape:
+            if (
+                record.box is not None
+                and record.box.alive()
+                and (record.shape is shape or record.shape == shape)
+            ):
                 return record
             self._spawn(self._drop(record))
         return None
@@ -519,7 +539,7 @@ class SandboxService:
             if box is not None:
                 box.signal_kill(paused=record.phase == "Paused")
             self._forget(record, files=False)
-            self._spawn(self._blocking(self._discard_box, box, record.state_dir, True))
+            self._spawn(self._discard_box(box, record.state_dir, signalled=True))
 
     def set_timeout(self, tenant: str, sandbox_id: str, seconds: int) -> None:
         record = self.get(tenant, sandbox_id)
@@ -572,6 +592,7 @@ class SandboxService:
             archive = self.snapshots_dir / f"{sandbox_id}.tar"
             partial = archive.with_suffix(".partial")
             limit = record.shape.disk_bytes + record.shape.memory_bytes + (64 << 20)
+            record.snapshot = True
             header = await record.client.snapshot(partial, limit)
             os.replace(partial, archive)
             await self._blocking(record.box.kill)
@@ -601,27 +622,29 @@ class SandboxService:
         self.records.pop(record.sandbox_id, None)
         with contextlib.suppress(NotFoundError):
             self.store.delete(SANDBOX, NAMESPACE, record.sandbox_id)
-        (self.snapshots_dir / f"{record.sandbox_id}.tar").unlink(missing_ok=True)
+        if record.snapshot:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.snapshots_dir}/{record.sandbox_id}.tar")
         if files:
-            shutil.rmtree(record.state_dir, ignore_errors=True)
+            remove_state_dir(record.state_dir)
 
-    def _drop(self, record: Record) -> Any:
-        """Give back the record's place and kill it in the background: an awaitable."""
+    def _drop(self, record: Record) -> Coroutine[Any, Any, None]:
+        """Give back the record's place and take its box; the returned coroutine kills the
+        box and removes its files (await it, or hand it to `_spawn`)."""
         self._unplace(record)
-        return self._blocking(self._discard, record)
-
-    def _discard(self, record: Record) -> None:
-        """Kill the record's box and remove its files (blocking; see `_drop`)."""
         box, record.box = record.box, None
-        self._discard_box(box, record.state_dir)
+        return self._discard_box(box, record.state_dir)
 
-    def _discard_box(self, box: Box | None, state_dir: Path, signalled: bool = False) -> None:
+    async def _discard_box(self, box: Box | None, state_dir: Path, signalled: bool = False) -> None:
+        """Kill `box` (`signalled`: SIGKILL was sent already) and remove `state_dir`. A
+        sandbox forked by the nursery is waited for on the event loop and leaves its
+        cgroup for the next one; any other is killed on a worker thread."""
         if box is not None:
             if self.nursery is not None:
-                self.nursery.release(box, signalled)  # keeps its cgroup for the next one
+                await self.nursery.release(box, self._blocking, signalled)
             else:
-                box.kill()
-        shutil.rmtree(state_dir, ignore_errors=True)
+                await self._blocking(box.kill)
+        remove_state_dir(state_dir)
 
     # --- background: pools and timeouts ---------------------------------------------------
 
@@ -702,7 +725,7 @@ class SandboxService:
             return
         if refresh or self._targets is None:
             self._targets = self.pool_targets()
-            self._shapes = {t: resolve_template(self.store, t) for t in self._targets}
+            self._shapes = {t: self.templates.resolve(t) for t in self._targets}
         targets = self._targets
         for template, wanted in targets.items():
             pool = self.pools.setdefault(template, deque())

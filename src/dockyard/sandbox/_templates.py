@@ -55,11 +55,41 @@ def shape_of(name: str, spec: SandboxTemplateSpec) -> Shape:
     )
 
 
-def resolve_template(store: ObjectStore, name: str) -> Shape | None:
-    """The shape of template `name`, or None when no such template exists."""
-    obj: dict[str, Any] | None = store.try_get(TEMPLATE, NAMESPACE, name)
+def _shape_from(name: str, obj: dict[str, Any] | None) -> Shape | None:
+    """The shape of template `name` stored as `obj` (None: not stored, so only a
+    built-in name has one)."""
     if obj is not None:
         return shape_of(name, SandboxTemplateSpec.model_validate(obj.get("spec") or {}))
     if name in BUILTIN_TEMPLATES:
         return shape_of(name, SandboxTemplateSpec())
     return None
+
+
+def resolve_template(store: ObjectStore, name: str) -> Shape | None:
+    """The shape of template `name`, or None when no such template exists."""
+    return _shape_from(name, store.try_get(TEMPLATE, NAMESPACE, name))
+
+
+class TemplateShapes:
+    """`resolve_template` against one store, each version of a template parsed once: a
+    shape is kept with the resourceVersion its SandboxTemplate was read at (None for a
+    built-in name without one) and used while the stored template has that version
+    (every write changes it). Unknown names are not kept. Returned shapes are shared:
+    callers must not modify them."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self._shapes: dict[str, tuple[str | None, Shape]] = {}
+
+    def resolve(self, name: str) -> Shape | None:
+        obj: dict[str, Any] | None = self.store.try_get(TEMPLATE, NAMESPACE, name)
+        version = None if obj is None else str(obj["metadata"].get("resourceVersion"))
+        cached = self._shapes.get(name)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        shape = _shape_from(name, obj)
+        if shape is None:
+            self._shapes.pop(name, None)
+        else:
+            self._shapes[name] = (version, shape)
+        return shape

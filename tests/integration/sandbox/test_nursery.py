@@ -40,6 +40,7 @@ async def _scenario(root: Path) -> None:
         await service.stop()
         store.close()
     assert service.nursery is None, "the nursery ends with the last sandbox"
+    assert not service.boxes_dir.exists(), "and so does the sandboxes' directory"
 
 
 def test_a_new_nursery_replaces_one_that_ended() -> None:

@@ -125,6 +125,36 @@ def _read_pids(procs: Path) -> list[int]:
         return []
 
 
+class OpenProcs:
+    """A cgroup's cgroup.procs files, opened for writing. Opening never waits in the
+    kernel; the writes may (cgroup v1 waits for an RCU grace period), so a caller on an
+    event loop opens here and runs `join_and_close` on a worker thread."""
+
+    def __init__(self, files: list[Path]) -> None:
+        self._fds: list[int] = []
+        try:
+            for path in files:
+                self._fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+        except OSError:
+            self._close()
+            raise
+
+    def join_and_close(self, pid: int) -> None:
+        """Move process `pid` into the cgroup (one write() per hierarchy: cgroup files
+        reject partial writes), then close the files, also when a write fails."""
+        value = str(pid).encode()
+        try:
+            for fd in self._fds:
+                os.write(fd, value)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        fds, self._fds = self._fds, []
+        for fd in fds:
+            os.close(fd)
+
+
 @dataclass
 class PodCgroup:
     """The cgroup directories of one Pod and what the sandbox needs from them.
@@ -176,8 +206,12 @@ class PodCgroup:
     def join(self, pid: int) -> None:
         """Move process `pid` into this cgroup (every hierarchy). For sandboxes forked by a
         process outside it; launched Pods join through their launcher instead."""
-        for procs in self.procs_files:
-            _write(procs, str(pid))
+        self.open_procs().join_and_close(pid)
+
+    def open_procs(self) -> OpenProcs:
+        """Its cgroup.procs files opened for writing (never waits), for a `join` whose
+        writes run elsewhere: `OpenProcs.join_and_close`."""
+        return OpenProcs(self.procs_files)
 
     def has_processes(self) -> bool:
         """True when the cgroup holds a process (one read: every process joins all the
@@ -185,10 +219,13 @@ class PodCgroup:
         if not self.procs_files:
             return False
         try:
-            with open(self.procs_files[0], "rb") as procs:
-                return bool(procs.read(1).strip())
+            fd = os.open(self.procs_files[0], os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return False
+        try:
+            return bool(os.read(fd, 16).strip())
+        finally:
+            os.close(fd)
 
     def can_freeze(self) -> bool:
         return self.freeze_file is not None and self.freeze_file.exists()

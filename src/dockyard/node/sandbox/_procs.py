@@ -14,11 +14,18 @@ _PROC = Path("/proc")
 
 
 def _stat_fields(pid: int) -> list[str] | None:
+    # Often on hot paths: no pathlib and no file object here, one read() (the line is far
+    # shorter than the buffer).
     try:
-        with open(f"/proc/{pid}/stat") as stat:  # often on hot paths: no pathlib here
-            raw = stat.read()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
+    try:
+        raw = os.read(fd, 4096).decode(errors="replace")
+    except ProcessLookupError:  # it ended between the open and the read
+        return None
+    finally:
+        os.close(fd)
     # comm (field 2) is parenthesised and may contain spaces; split after its last ")".
     head, _, rest = raw.rpartition(")")
     if not head:

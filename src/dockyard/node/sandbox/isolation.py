@@ -8,7 +8,8 @@ read-only host userland, the same privilege drop and the same cgroup handling:
 - `userland_args()`: bubblewrap arguments for the read-only host userland and /etc subset.
 - `launcher_argv()`: the root launcher that joins cgroups, drops to uid 65534 with
   no_new_privs and no capabilities, and runs bubblewrap under a monitor.
-- `create_pod_cgroup()` / `PodCgroup`: per-sandbox cgroup with limits, OOM count,
+- `create_pod_cgroup()` / `PodCgroup` (`OpenProcs`: joining it from another thread):
+  per-sandbox cgroup with limits, OOM count,
   kill-all and freeze/thaw; `cgroup_driver()` says which hierarchy is in use and
   `cgroup_parents()` where Dockyard's cgroups live in it.
 - `seccomp_program()`: the BPF filter refusing dangerous system calls (`DENIED_SYSCALLS`).
@@ -19,6 +20,7 @@ read-only host userland, the same privilege drop and the same cgroup handling:
 from dockyard.node.sandbox._bwrap import LAUNCHER, MONITOR, SANDBOX_PATH, find_tools
 from dockyard.node.sandbox._bwrap import _userland_args as userland_args
 from dockyard.node.sandbox._cgroups import (
+    OpenProcs,
     PodCgroup,
     cgroup_driver,
     cgroup_parents,
@@ -46,6 +48,7 @@ __all__ = [
     "SANDBOX_PATH",
     "SANDBOX_UID",
     "TIOCSTI",
+    "OpenProcs",
     "PodCgroup",
     "SandboxError",
     "SandboxLimits",

@@ -7,7 +7,13 @@ compiles them once per control-plane start, and they are bind-mounted read-only 
 sandbox (and the nursery) and run there by the host's /usr/bin/python3.
 """
 
-from dockyard.sandbox.runtime._box import Box, BoxSpec, NodeFiles, prepare_node
+from dockyard.sandbox.runtime._box import (
+    Box,
+    BoxSpec,
+    NodeFiles,
+    prepare_node,
+    remove_state_dir,
+)
 from dockyard.sandbox.runtime._client import DaemonClient, DaemonError
 from dockyard.sandbox.runtime._nursery import Nursery
 
@@ -19,4 +25,5 @@ __all__ = [
     "NodeFiles",
     "Nursery",
     "prepare_node",
+    "remove_state_dir",
 ]

@@ -30,12 +30,14 @@ The process tree outlives the control plane (own session, no parent-death signal
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
 import logging
 import os
 import select
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -102,16 +104,27 @@ class NodeFiles:
     zygote: Path = ZYGOTE_SOURCE
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write `path` whole or not at all (a temporary file renamed into place), 0644."""
-    tmp = f"{path.parent}/.{path.name}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    """Write `path` (0644) with one write(). A reader (`Box.adopt`) takes a missing, empty
+    or cut-off record alike for "no sandbox here", which is what a crash before the write
+    means too; a single write() is never cut off by the writer's crash, and the state
+    directory does not outlive a machine crash's processes anyway."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         os.fchmod(fd, 0o644)  # whatever the umask
-        os.write(fd, json.dumps(data).encode())
+        data_bytes = json.dumps(data).encode()
+        if os.write(fd, data_bytes) != len(data_bytes):
+            raise OSError(f"short write to {path}")
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+
+
+def _clear(directory: str) -> None:
+    """Remove the files a previous sandbox left in `directory`."""
+    with os.scandir(directory) as entries:
+        for stale in entries:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stale.path)
 
 
 def prepare_state_dir(state: Path, check: bool = True, status: bool = True) -> None:
@@ -123,16 +136,36 @@ def prepare_state_dir(state: Path, check: bool = True, status: bool = True) -> N
         state.parent.mkdir(parents=True, exist_ok=True)
         check_traversable(state.parent)
     root = os.geteuid() == 0
-    for path, owner in ((state, 0), *(((state / "status", SANDBOX_UID),) if status else ()),
-                        (state / "run", SANDBOX_UID)):  # fmt: skip
+    for path, owner in ((str(state), 0), *(((f"{state}/status", SANDBOX_UID),) if status else ()),
+                        (f"{state}/run", SANDBOX_UID)):  # fmt: skip
         try:
             os.mkdir(path)
         except FileExistsError:
-            for stale in path.iterdir() if owner else ():
-                stale.unlink(missing_ok=True)
+            if owner:
+                _clear(path)
         os.chmod(path, 0o755 if owner == 0 else 0o700)
         if root:
             os.chown(path, owner, owner)
+
+
+def remove_state_dir(state: str | Path) -> None:
+    """Remove a sandbox's state directory (gone already is fine). The usual layout — files
+    at the top, plain files in ``run/`` and ``status/`` — goes with one call per entry;
+    anything else (a directory the sandbox made in ``run/``) with `shutil.rmtree`, which
+    never follows symbolic links."""
+    try:
+        with os.scandir(state) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    with os.scandir(entry.path) as inner:
+                        for item in inner:
+                            os.unlink(item.path)
+                    os.rmdir(entry.path)
+                else:
+                    os.unlink(entry.path)
+        os.rmdir(state)
+    except OSError:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def _bwrap_argv(bwrap: str, spec: BoxSpec, seccomp_fd: int, files: NodeFiles) -> list[str]:
@@ -185,6 +218,8 @@ class Box:
         self._start_time = start_time
         self.cgroup = cgroup
         self._process = process
+        self._json: dict[str, Any] | None = None
+        self._socket = f"{state_dir}/run/{SOCKET_NAME}"
 
     @property
     def socket_path(self) -> Path:
@@ -256,14 +291,19 @@ class Box:
         Raises SandboxError (the sandbox killed) when it cannot be written."""
         box = cls(state, pid, process_start_time(pid), cgroup, process)
         try:
-            _write_json(state / "box.json", box.to_json())
+            _write_json(f"{state}/box.json", box.to_json())
         except OSError as exc:
             box.kill()
             raise SandboxError(f"cannot record sandbox in {state}: {exc}") from exc
         return box
 
     def to_json(self) -> dict[str, Any]:
-        return {"pid": self.pid, "start_time": self._start_time, "cgroup": self.cgroup.to_json()}
+        """What `adopt` needs (made once: a box's process and cgroup never change; the
+        caller must not modify it)."""
+        if self._json is None:
+            self._json = {"pid": self.pid, "start_time": self._start_time,
+                          "cgroup": self.cgroup.to_json()}  # fmt: skip
+        return self._json
 
     @classmethod
     def adopt(cls, state_dir: Path) -> Box | None:
@@ -288,7 +328,7 @@ class Box:
     def ready(self) -> bool:
         """True once the daemon's socket exists (it is renamed into place only once the
         daemon accepts connections)."""
-        return self.socket_path.exists()
+        return os.path.exists(self._socket)
 
     def failure(self) -> str:
         """The launcher's and bubblewrap's error output, for reporting a failed start."""
@@ -330,23 +370,54 @@ class Box:
             with contextlib.suppress(SandboxError):
                 self.cgroup.thaw()
 
-    def wait_first_gone(self, timeout: float) -> bool:
-        """Wait until the sandbox's first process has exited (a pidfd, no polling); True
-        once it has. For a sandbox forked by the nursery that process is pid 1 of the
-        sandbox's pid namespace: the kernel ends every other process before it."""
+    def _first_pidfd(self) -> int | bool:
+        """A pidfd on the sandbox's first process while it runs; True when it is gone
+        already (or its pid was reused), False when no pidfd can be had."""
         try:
             pidfd = os.pidfd_open(self.pid)
         except ProcessLookupError:
             return True
         except OSError:
             return False
+        if not self.alive():  # the pid was reused: ours is gone
+            os.close(pidfd)
+            return True
+        return pidfd
+
+    def wait_first_gone(self, timeout: float) -> bool:
+        """Wait until the sandbox's first process has exited (a pidfd, no polling); True
+        once it has. For a sandbox forked by the nursery that process is pid 1 of the
+        sandbox's pid namespace: the kernel ends every other process before it."""
+        pidfd = self._first_pidfd()
+        if isinstance(pidfd, bool):
+            return pidfd
         try:
-            if not self.alive():  # the pid was reused: ours is gone
-                return True
             poller = select.poll()
             poller.register(pidfd, select.POLLIN)
             return bool(poller.poll(timeout * 1000))
         finally:
+            os.close(pidfd)
+
+    async def first_gone(self, timeout: float) -> bool:
+        """`wait_first_gone` on the running event loop: the pidfd is watched by the loop,
+        so no thread waits."""
+        pidfd = self._first_pidfd()
+        if isinstance(pidfd, bool):
+            return pidfd
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+
+        def finish(gone: bool) -> None:
+            if not done.done():
+                done.set_result(gone)
+
+        loop.add_reader(pidfd, finish, True)
+        timer = loop.call_later(timeout, finish, False)
+        try:
+            return await done
+        finally:
+            timer.cancel()
+            loop.remove_reader(pidfd)
             os.close(pidfd)
 
     def kill(self, remove_cgroup: bool = True) -> None:

@@ -48,14 +48,20 @@ class CgroupPool:
         with self._lock:
             return sum(len(v) for v in self._spare.values())
 
+    def spare(self, limits: SandboxLimits) -> PodCgroup | None:
+        """A kept cgroup with `limits` (no process in it), or None when there is none
+        (never blocks: `take` makes a new one)."""
+        with self._lock:
+            spare = self._spare.get(limits)
+            return spare.pop() if spare else None
+
     def take(self, limits: SandboxLimits) -> tuple[PodCgroup, bool]:
         """A cgroup with `limits` and no process in it, and whether it is new (its
         first process must have its memory charges moved in: see `Nursery.spawn`).
         Raises SandboxError when none can be created."""
-        with self._lock:
-            spare = self._spare.get(limits)
-            if spare:
-                return spare.pop(), False
+        kept = self.spare(limits)
+        if kept is not None:
+            return kept, False
         name = f"sbx-{self.key}-{self._run}{next(self._names)}"
         cgroup = create_pod_cgroup(name, limits, cgroup_driver())
         _move_charges(cgroup)

@@ -15,7 +15,7 @@ limits from the nursery's `CgroupPool` (one an earlier sandbox emptied, else a n
 asks the zygote for a child, learns the child's host pid from the kernel
 (SCM_CREDENTIALS), moves it into the cgroup before it does anything else, and returns an
 ordinary `Box` (recorded in ``box.json``, adopted, frozen and killed like any other).
-`release(box)` kills one and hands its emptied cgroup back to the pool. Sandboxes forked this way live in
+`release(box)` kills one (waiting on the event loop) and hands its emptied cgroup back to the pool. Sandboxes forked this way live in
 the nursery's pid namespace, so the nursery must outlive them: it is started in its own
 session, survives control-plane restarts (`adopt`), and is killed only when no sandbox
 needs it. Sandboxes with network access or restored from a snapshot are started with
@@ -24,6 +24,7 @@ bubblewrap directly.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -31,12 +32,15 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from dockyard.node.sandbox.isolation import (
     SANDBOX_GID,
     SANDBOX_PATH,
     SANDBOX_UID,
+    PodCgroup,
     SandboxError,
     SandboxLimits,
     cgroup_driver,
@@ -54,8 +58,11 @@ from dockyard.sandbox.runtime._box import (
     prepare_state_dir,
 )
 from dockyard.sandbox.runtime._cgroup_pool import CgroupPool
+from dockyard.sandbox.runtime._joiner import Joiner
 
 SOCKET_NAME = "z.sock"
+#: Runs blocking work off the event loop: ``await blocking(fn, *args)``.
+Blocking = Callable[..., Awaitable[Any]]
 #: The nursery's own cgroup: the zygote, and each child until it is placed in its own. No
 #: memory limit: what a child allocated before it was placed (its page tables, a few
 #: kernel structures) stays charged here while it lives, and an OOM kill of the zygote
@@ -121,6 +128,8 @@ class Nursery:
         self.boxes_dir = boxes_dir
         check_traversable(boxes_dir)  # once: every sandbox's directory is made in it
         self.cgroups = CgroupPool(_key(box.state_dir)[:8])
+        self._socket = str(self.socket_path)  # connected to for every sandbox
+        self._joiner = Joiner()
 
     @property
     def socket_path(self) -> Path:
@@ -168,41 +177,60 @@ class Nursery:
 
     def kill(self) -> None:
         """Kill the nursery and with it every sandbox it forked; remove spare cgroups."""
+        self.close()
         self.box.kill()
         self.cgroups.clear()
 
-    def release(self, box: Box, signalled: bool = False) -> None:
-        """Kill a sandbox (blocking until its processes are gone; `signalled`: SIGKILL
-        was sent already); its cgroup is kept for the next sandbox when this nursery
-        made it and it is empty, else removed."""
+    def close(self) -> None:
+        """Let go of the nursery (it keeps running): end the thread that joins forked
+        sandboxes to their cgroups."""
+        self._joiner.close()
+
+    async def release(self, box: Box, blocking: Blocking, signalled: bool = False) -> None:
+        """Kill a sandbox and return once its processes are gone (`signalled`: SIGKILL was
+        sent already). The wait runs on the event loop (the first process's pidfd, then
+        the cgroup's process list); its cgroup is kept for the next sandbox when this
+        nursery made it and it is empty, else removed. `blocking` runs the slow fallback
+        (a sandbox that does not end at once) off the loop."""
         if not self.cgroups.owns(box.cgroup):
-            box.kill()
+            await blocking(box.kill)
             return
         if not signalled:
             box.signal_kill()
         # Its pid 1 is gone only once every other process of its pid namespace is (the
         # cgroup may list the exited pid 1 a few milliseconds longer).
-        if box.wait_first_gone(5.0):
+        if await box.first_gone(5.0):
             deadline = time.monotonic() + _EMPTY_WAIT_SECONDS
-            while box.cgroup.has_processes() and time.monotonic() < deadline:
-                time.sleep(0.001)
-            if not box.cgroup.has_processes():
+            while box.cgroup.has_processes():
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.001)
+            else:
                 self.cgroups.give_back(box.cgroup, emptied=True)
                 return
+        await blocking(self._kill_leftover, box)
+
+    def _kill_leftover(self, box: Box) -> None:
+        """Kill what is left of a sandbox that did not end when signalled (blocking) and
+        hand its cgroup back (kept only once empty)."""
         box.kill(remove_cgroup=False)
         self.cgroups.give_back(box.cgroup)
 
-    def spawn(self, spec: BoxSpec) -> Box:
-        """A new sandbox forked by the zygote, returned once its daemon accepts connections
-        (blocking). Raises SandboxError, leaving nothing behind, when it cannot be made."""
+    async def spawn(self, spec: BoxSpec, blocking: Blocking) -> Box:
+        """A new sandbox forked by the zygote, returned once its daemon accepts connections.
+        The conversation with the zygote runs on the event loop; what may wait in the
+        kernel runs off it: making a cgroup (`blocking`), joining one (the nursery's
+        `Joiner` thread). Raises SandboxError, leaving nothing behind, when it cannot be
+        made."""
         if spec.network or spec.restore_archive is not None:
             raise SandboxError("the nursery only makes sandboxes without network or snapshot")
         if spec.state_dir.parent != self.boxes_dir:
             raise SandboxError(f"{spec.state_dir} is not under {self.boxes_dir}")
         prepare_state_dir(spec.state_dir, check=False, status=False)
-        cgroup, _ = self.cgroups.take(
-            SandboxLimits(spec.memory_bytes, spec.cpu_millis, spec.pids, spec.tmp_bytes)
-        )
+        limits = SandboxLimits(spec.memory_bytes, spec.cpu_millis, spec.pids, spec.tmp_bytes)
+        cgroup = self.cgroups.spare(limits)
+        if cgroup is None:
+            cgroup, _ = await blocking(self.cgroups.take, limits)
         request = {
             "id": spec.sandbox_id,
             "home_bytes": spec.home_bytes,
@@ -210,38 +238,67 @@ class Nursery:
             "hostname": spec.hostname,
             "env": spec.env,
         }
+        loop = asyncio.get_running_loop()
         pid: int | None = None
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-                conn.settimeout(_SPAWN_TIMEOUT_SECONDS)
-                conn.connect(str(self.socket_path))
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-                conn.sendall((json.dumps(request) + "\n").encode())
-                pid = _child_pid(conn)
-                # Placed before it runs anything of its own: every later process, and every
-                # page it touches from now on, is the sandbox's (cgroup v1 also moves what
-                # it touched since the fork: the pool turns that on for each cgroup).
-                cgroup.join(pid)
-                conn.sendall(b"g")
-                reply = _line(conn)
+                conn.setblocking(False)
+                async with asyncio.timeout(_SPAWN_TIMEOUT_SECONDS):
+                    await loop.sock_connect(conn, self._socket)
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+                    await loop.sock_sendall(conn, (json.dumps(request) + "\n").encode())
+                    pid = await _child_pid(loop, conn)
+                    # Placed before it runs anything of its own: every later process, and
+                    # every page it touches from now on, is the sandbox's (cgroup v1 also
+                    # moves what it touched since the fork: the pool turns that on for
+                    # each cgroup). Off the loop: v1 waits for an RCU grace period.
+                    await self._joiner.join(cgroup.open_procs(), pid)
+                    await loop.sock_sendall(conn, b"g")
+                    reply = await _line(loop, conn)
             if not reply.get("ok"):
                 raise SandboxError(f"sandbox {spec.sandbox_id}: {reply.get('error')}")
             return Box.record(spec.state_dir, pid, cgroup)
-        except (OSError, ValueError, SandboxError) as exc:
-            if pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, 9)
-            cgroup.kill_all()
-            self.cgroups.give_back(cgroup)
-            if isinstance(exc, SandboxError):
+        except BaseException as exc:  # a cancelled caller too: nothing may be left running
+            await asyncio.shield(blocking(self._abandon, pid, cgroup))
+            if isinstance(exc, SandboxError) or not isinstance(exc, Exception):
                 raise
             raise SandboxError(f"sandbox nursery cannot make {spec.sandbox_id}: {exc}") from exc
 
+    def _abandon(self, pid: int | None, cgroup: PodCgroup) -> None:
+        """Kill a child that could not be made into a sandbox and give its cgroup back
+        (blocking)."""
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        cgroup.kill_all()
+        self.cgroups.give_back(cgroup)
 
-def _child_pid(conn: socket.socket) -> int:
+
+async def _readable(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+    """Return once `conn` has data (or its peer closed)."""
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(conn.fileno(), wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(conn.fileno())
+
+
+async def _child_pid(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> int:
     """The host pid the kernel attached to the child's first message, or the zygote's
     error."""
-    data, ancillary, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(struct.calcsize("3i")))
+    while True:
+        await _readable(loop, conn)  # the zygote answers only once it has forked
+        try:
+            data, ancillary, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(struct.calcsize("3i")))
+            break
+        except BlockingIOError:
+            continue
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and data == b"c":
             pid: int = struct.unpack("3i", payload[: struct.calcsize("3i")])[0]
@@ -253,10 +310,14 @@ def _child_pid(conn: socket.socket) -> int:
     raise SandboxError(f"sandbox nursery: {message.get('error') or 'no child started'}")
 
 
-def _line(conn: socket.socket) -> dict[str, object]:
+async def _line(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> dict[str, object]:
     data = b""
     while not data.endswith(b"\n"):
-        chunk = conn.recv(4096)
+        await _readable(loop, conn)  # the child answers once its set-up is done
+        try:
+            chunk = conn.recv(4096)
+        except BlockingIOError:
+            continue
         if not chunk:
             break
         data += chunk
