@@ -6,19 +6,21 @@ bubblewrap sandbox like any other (same read-only userland, uid 65534, own user 
 with nested user namespaces refused, own cgroup) except that it keeps its capabilities
 inside its own user namespace, has no seccomp filter, and sees the sandboxes' state
 directories. Its only process, `zygote.py`, forks each new sandbox into fresh mount, pid,
-ipc, uts and network namespaces, where the child mounts its own /proc, /tmp and quota'd
-home, drops every capability, sets no_new_privs and installs the node's seccomp filter
-before it runs the daemon (see `zygote.py`).
+ipc and uts namespaces and a clean network namespace (a new one, or one an ended sandbox
+left with nothing in it), where the child mounts its own /proc, /tmp and quota'd home,
+drops every capability, sets no_new_privs and installs the node's seccomp filter before it
+runs the daemon (see `zygote.py`).
 
 `spawn(spec)` creates the sandbox's state directory, takes a cgroup with the sandbox's
 limits from the nursery's `CgroupPool` (one an earlier sandbox emptied, else a new one),
 asks the zygote for a child, learns the child's host pid from the kernel
 (SCM_CREDENTIALS), moves it into the cgroup before it does anything else, and returns an
 ordinary `Box` (recorded in ``box.json``, adopted, frozen and killed like any other).
-`release(box)` kills one (waiting on the event loop) and hands its emptied cgroup back to the pool. Sandboxes forked this way live in
-the nursery's pid namespace, so the nursery must outlive them: it is started in its own
-session, survives control-plane restarts (`adopt`), and is killed only when no sandbox
-needs it. Sandboxes with network access or restored from a snapshot are started with
+`release(box)` kills one (waiting on the event loop) and hands its emptied cgroup back to
+the pool. Sandboxes forked this way live in the nursery's pid namespace, so the nursery
+must outlive them: it is started in its own session, survives control-plane restarts
+(`adopt`), and is killed only when no sandbox needs it. Sandboxes with network access or
+restored from a snapshot are started with
 bubblewrap directly.
 """
 
