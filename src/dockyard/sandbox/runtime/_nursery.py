@@ -20,8 +20,7 @@ ordinary `Box` (recorded in ``box.json``, adopted, frozen and killed like any ot
 the pool. Sandboxes forked this way live in the nursery's pid namespace, so the nursery
 must outlive them: it is started in its own session, survives control-plane restarts
 (`adopt`), and is killed only when no sandbox needs it. Sandboxes with network access or
-restored from a snapshot are started with
-bubblewrap directly.
+restored from a snapshot are started with bubblewrap directly.
 """
 
 from __future__ import annotations
