@@ -80,13 +80,13 @@ async def _scenario(root: Path) -> None:
         assert await _network_of(second) == first_network, "a clean namespace is reused"
         code, output = await _sh(second, "cat /proc/net/tcp")
         assert code == 0 and not _sockets_in(output), output
-        code, output = await _sh(second, f"python3 -c \"{PROBE}\"")
+        code, output = await _sh(second, f'python3 -c "{PROBE}"')
         assert code == 0 and "old port refused" in output and "loopback works" in output, output
 
         code, output = await _sh(second, f'python3 -c "{TIME_WAIT}"; cat /proc/net/tcp')
-        assert code == 0 and any(
-            line.split()[3] == "06" for line in _sockets_in(output)
-        ), f"no TIME_WAIT entry: {output}"
+        assert code == 0 and any(line.split()[3] == "06" for line in _sockets_in(output)), (
+            f"no TIME_WAIT entry: {output}"
+        )
         await service.kill("acme", second.sandbox_id)
         await asyncio.sleep(0.5)  # as above: only TIME_WAIT is left by now
 

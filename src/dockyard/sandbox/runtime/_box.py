@@ -317,8 +317,16 @@ class Box:
             return None
         if box.alive():
             return box
-        box.kill()
+        box.remove_leftovers()
         return None
+
+    def remove_leftovers(self) -> None:
+        """For a sandbox whose first process is gone: kill whatever is left in its cgroup
+        and remove the cgroup. Never signals by pid: the recorded one may belong to an
+        unrelated process by now."""
+        self.cgroup.kill_all()
+        if not self.cgroup.remove():
+            log.warning("cgroup of sandbox %s left in place", self.state_dir)
 
     def alive(self) -> bool:
         if self._process is not None:
