@@ -88,8 +88,8 @@ def _process_events(stream: AsyncIterator[dict[str, Any]]) -> AsyncIterator[byte
             async for message in stream:
                 if "start" in message:
                     yield frame({"event": {"start": {"pid": message["start"]["pid"]}}})
-                elif "stdout" in message or "stderr" in message:
-                    key = "stdout" if "stdout" in message else "stderr"
+                elif "stdout" in message or "stderr" in message or "pty" in message:
+                    key = next(k for k in ("stdout", "stderr", "pty") if k in message)
                     yield frame({"event": {"data": {key: message[key]}}})
                 elif "end" in message:
                     end = message["end"]
@@ -173,6 +173,7 @@ def build_data_router(service: SandboxService) -> APIRouter:
         process = message.get("process") or {}
         if not process.get("cmd"):
             raise ConnectError("invalid_argument", "process.cmd is required")
+        size = (message.get("pty") or {}).get("size") if "pty" in message else None
         return client.stream(
             "exec",
             cmd=process["cmd"],
@@ -181,7 +182,10 @@ def build_data_router(service: SandboxService) -> APIRouter:
             cwd=process.get("cwd"),
             stdin=bool(message.get("stdin")),
             tag=message.get("tag"),
-        )
+            # A terminal of that size (the command's input and output are the PTY).
+            **({"pty": {"rows": size.get("rows"), "cols": size.get("cols")}}
+               if size is not None else {}),
+        )  # fmt: skip
 
     def attach(client: DaemonClient, message: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         return client.stream("attach", **_selector(message))
@@ -219,7 +223,12 @@ def build_data_router(service: SandboxService) -> APIRouter:
         return {}
 
     async def update(client: DaemonClient, message: dict[str, Any]) -> dict[str, Any]:
-        return {}  # no PTYs: resizing has nothing to do
+        size = (message.get("pty") or {}).get("size")
+        if size is not None:  # the only update there is: a terminal's new size
+            await client.call(
+                "resize", rows=size.get("rows"), cols=size.get("cols"), **_selector(message)
+            )
+        return {}
 
     process_unary = {
         "List": list_processes,

@@ -10,7 +10,9 @@ carries one request: a JSON line ``{"op": ...}``, answered by JSON lines; the la
 ``not_found``, ``invalid``, ``exists``, ``internal``. Ops that move bytes (``read``,
 ``write``, ``snapshot``) put raw bytes after a JSON header line whose ``size`` says how many.
 
-Ops: ``health``; ``exec`` (streams ``start``, ``stdout``/``stderr`` base64 chunks, ``end``),
+Ops: ``health``; ``exec`` (streams ``start``, ``stdout``/``stderr`` base64 chunks, or
+``pty`` chunks for a command started on a terminal with ``"pty": {"rows", "cols"}``,
+``end``), ``resize`` (a terminal's size),
 ``attach``, ``list_procs``, ``signal``, ``input``, ``close_stdin``; ``stat``, ``list_dir``,
 ``mkdir``, ``move``, ``remove``, ``read``, ``write``; ``execute`` (code, streams the code
 interpreter's events), ``context_create``, ``context_list``, ``context_delete``,
@@ -26,6 +28,7 @@ import _signal  # type: ignore[import-not-found]  # signal.signal without its en
 import _thread
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import queue
@@ -33,8 +36,10 @@ import select
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 import weakref
@@ -43,7 +48,7 @@ import weakref
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, BinaryIO
+    from typing import IO, Any, BinaryIO
 
 HOME = "/home/user"
 STATE_DIR = "/tmp/.dockyard-state"
@@ -230,9 +235,16 @@ class Proc:
     (`pump`) and sends it to that request's connection; later ``attach`` requests
     subscribe to what follows."""
 
-    def __init__(self, popen: subprocess.Popen[bytes] | Spawned, request: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes] | Spawned,
+        request: dict[str, Any],
+        pty: int | None = None,
+    ) -> None:
         self.popen = popen
         self.request = request
+        #: The PTY's controlling side when the command runs on one (its input and output).
+        self.pty = pty
         self.subscribers: list[queue.Queue[tuple[str, Any]]] = []
         self.lock = threading.Lock()
         self.end: tuple[str, Any] | None = None
@@ -259,14 +271,21 @@ class Proc:
     def pump(self, conn: Conn | None) -> None:
         """Read stdout and stderr until both close, streaming them to `conn` (dropped
         once it fails: the process runs on) and to subscribers; then publish the exit."""
-        streams = {s.fileno(): (s, n) for s, n in ((self.popen.stdout, "stdout"),
-                                                   (self.popen.stderr, "stderr")) if s}  # fmt: skip
+        streams: dict[int, tuple[IO[bytes] | Pipe, str]]
+        if self.pty is not None:  # closed below, once no input can reach it
+            streams = {self.pty: (Pipe(-1), "pty")}
+        else:
+            streams = {s.fileno(): (s, n) for s, n in ((self.popen.stdout, "stdout"),
+                                                       (self.popen.stderr, "stderr")) if s}  # fmt: skip
         poller = select.poll()
         for fd in streams:
             poller.register(fd, select.POLLIN)
         while streams:
             for fd, _ in poller.poll():
-                data = os.read(fd, CHUNK)
+                try:
+                    data = os.read(fd, CHUNK)
+                except OSError:  # EIO: every process holding the PTY's other side ended
+                    data = b""
                 if not data:
                     poller.unregister(fd)
                     streams.pop(fd)[0].close()
@@ -282,6 +301,9 @@ class Proc:
         with self.lock:
             self.end = end
             subscribers, self.subscribers = self.subscribers, []
+            if self.pty is not None:
+                os.close(self.pty)
+                self.pty = -1  # ended: input to it is refused
         for q in subscribers:
             q.put(end)
         PROCS.pop(self.popen.pid, None)
@@ -310,6 +332,40 @@ def _env(extra: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
+def _window(size: dict[str, Any]) -> bytes:
+    """A ``struct winsize`` for TIOCSWINSZ from ``{"rows", "cols"}``."""
+    rows, cols = int(size.get("rows") or 24), int(size.get("cols") or 80)
+    if not (0 < rows < 65536 and 0 < cols < 65536):
+        raise Failure("invalid", f"pty size {rows}x{cols} is out of range")
+    return struct.pack("HHHH", rows, cols, 0, 0)
+
+
+def _take_terminal() -> None:
+    """In a PTY command's process, after setsid: its stdin (the PTY) becomes its
+    controlling terminal, so job control and terminal signals work."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _spawn_on_pty(
+    argv: list[str], cwd: str, env: dict[str, str], size: dict[str, Any]
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `argv` in its own session on a new PTY of `size`; returns it and the PTY's
+    controlling side (the daemon's to read and write)."""
+    window = _window(size)
+    controller, terminal = os.openpty()
+    try:
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, window)
+        popen = Children.spawn(argv, cwd=cwd, env=env, stdin=terminal, stdout=terminal,
+                               stderr=terminal, start_new_session=True,
+                               preexec_fn=_take_terminal)  # fmt: skip
+    except BaseException:
+        os.close(controller)
+        raise
+    finally:
+        os.close(terminal)
+    return popen, controller
+
+
 def op_exec(conn: Conn, request: dict[str, Any]) -> None:
     cmd = request.get("cmd") or "/bin/bash"
     args = [str(a) for a in request.get("args") or []]
@@ -317,10 +373,13 @@ def op_exec(conn: Conn, request: dict[str, Any]) -> None:
     _remember({"kind": "command", "cmd": cmd, "args": args, "cwd": cwd})
     env = _env(request.get("envs"))
     popen: subprocess.Popen[bytes] | Spawned
+    pty: int | None = None
     try:
         # The common case (the daemon's own directory, the command found on the daemon's
         # PATH) takes the cheaper posix_spawn; anything else goes through Popen.
-        if cwd == HOME and ("/" in cmd or env.get("PATH") == os.environ.get("PATH")):
+        if request.get("pty"):
+            popen, pty = _spawn_on_pty([cmd, *args], cwd, env, request["pty"])
+        elif cwd == HOME and ("/" in cmd or env.get("PATH") == os.environ.get("PATH")):
             popen = Spawned.start([cmd, *args], env, bool(request.get("stdin")))
         else:
             popen = Children.spawn(
@@ -343,6 +402,7 @@ def op_exec(conn: Conn, request: dict[str, Any]) -> None:
             "envs": request.get("envs") or {},
             "tag": request.get("tag"),
         },
+        pty,
     )
     PROCS[popen.pid] = proc
     try:
@@ -395,10 +455,38 @@ def op_signal(conn: Conn, request: dict[str, Any]) -> None:
 
 def op_input(conn: Conn, request: dict[str, Any]) -> None:
     proc = _proc(request)
-    if proc.popen.stdin is None:
+    data = base64.b64decode(request.get("data") or "")
+    if proc.pty is not None:
+        with proc.lock:  # the pump closes the PTY under this lock when the command ends
+            if proc.pty < 0:
+                raise Failure("not_found", f"process {proc.popen.pid} has ended")
+            view = memoryview(data)
+            try:
+                while view:
+                    view = view[os.write(proc.pty, view) :]
+            except OSError as exc:
+                raise Failure("invalid", f"pty input: {exc.strerror or exc}") from exc
+    elif proc.popen.stdin is None:
         raise Failure("invalid", "process was started without stdin")
-    proc.popen.stdin.write(base64.b64decode(request.get("data") or ""))
-    proc.popen.stdin.flush()
+    else:
+        proc.popen.stdin.write(data)
+        proc.popen.stdin.flush()
+    conn.final()
+
+
+def op_resize(conn: Conn, request: dict[str, Any]) -> None:
+    """Set a PTY command's terminal size (its foreground processes get SIGWINCH)."""
+    proc = _proc(request)
+    if proc.pty is None:
+        raise Failure("invalid", "process was not started on a pty")
+    window = _window(request)
+    with proc.lock:
+        if proc.pty < 0:
+            raise Failure("not_found", f"process {proc.popen.pid} has ended")
+        try:
+            fcntl.ioctl(proc.pty, termios.TIOCSWINSZ, window)
+        except OSError as exc:
+            raise Failure("invalid", f"pty resize: {exc.strerror or exc}") from exc
     conn.final()
 
 
