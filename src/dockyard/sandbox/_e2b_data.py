@@ -111,6 +111,37 @@ def _process_events(stream: AsyncIterator[dict[str, Any]]) -> AsyncIterator[byte
     return frames()
 
 
+#: The daemon's event types to envd's ``filesystem.EventType`` names.
+_EVENT_TYPES = {
+    "create": "EVENT_TYPE_CREATE",
+    "write": "EVENT_TYPE_WRITE",
+    "remove": "EVENT_TYPE_REMOVE",
+    "rename": "EVENT_TYPE_RENAME",
+    "chmod": "EVENT_TYPE_CHMOD",
+}
+
+
+def _fs_event(event: dict[str, Any]) -> dict[str, Any]:
+    return {"name": event["name"], "type": _EVENT_TYPES[event["type"]]}
+
+
+def _watch_events(stream: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """WatchDir's frames: a start event, then one per filesystem event."""
+
+    async def frames() -> AsyncIterator[bytes]:
+        try:
+            async for message in stream:
+                if "start" in message:
+                    yield frame({"start": {}})
+                elif "event" in message:
+                    yield frame({"filesystem": _fs_event(message["event"])})
+            yield end_frame()
+        except DaemonError as exc:
+            yield end_frame(_connect_error(exc))
+
+    return frames()
+
+
 def build_data_router(service: SandboxService) -> APIRouter:
     router = APIRouter(tags=["e2b-sandbox"], include_in_schema=False)
 
@@ -145,7 +176,7 @@ def build_data_router(service: SandboxService) -> APIRouter:
 
     # --- Connect services -------------------------------------------------------------
 
-    async def stream_call(request: Request, make: Any) -> Response:
+    async def stream_call(request: Request, make: Any, frames: Any = _process_events) -> Response:
         try:
             record = sandbox_of(request)
             message = read_envelope(await request.body())
@@ -154,7 +185,7 @@ def build_data_router(service: SandboxService) -> APIRouter:
             return StreamingResponse(
                 iter([end_frame(exc)]), media_type=STREAM_CONTENT_TYPE, status_code=200
             )
-        return StreamingResponse(_process_events(stream), media_type=STREAM_CONTENT_TYPE)
+        return StreamingResponse(frames(stream), media_type=STREAM_CONTENT_TYPE)
 
     async def unary_call(request: Request, run: Any) -> Response:
         try:
@@ -269,16 +300,40 @@ def build_data_router(service: SandboxService) -> APIRouter:
         await client.call("remove", path=message.get("path"))
         return {}
 
+    async def fs_create_watcher(client: DaemonClient, message: dict[str, Any]) -> dict[str, Any]:
+        reply = await client.call(
+            "watch_create", path=message.get("path"), recursive=bool(message.get("recursive"))
+        )
+        return {"watcherId": reply["id"]}
+
+    async def fs_watcher_events(client: DaemonClient, message: dict[str, Any]) -> dict[str, Any]:
+        reply = await client.call("watch_events", id=message.get("watcherId"))
+        return {"events": [_fs_event(e) for e in reply["events"]]}
+
+    async def fs_remove_watcher(client: DaemonClient, message: dict[str, Any]) -> dict[str, Any]:
+        await client.call("watch_remove", id=message.get("watcherId"))
+        return {}
+
+    def fs_watch(client: DaemonClient, message: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        return client.stream(
+            "watch", path=message.get("path"), recursive=bool(message.get("recursive"))
+        )
+
     fs_unary = {
         "Stat": fs_stat,
         "ListDir": fs_list,
         "MakeDir": fs_mkdir,
         "Move": fs_move,
         "Remove": fs_remove,
+        "CreateWatcher": fs_create_watcher,
+        "GetWatcherEvents": fs_watcher_events,
+        "RemoveWatcher": fs_remove_watcher,
     }
 
     @router.post("/filesystem.Filesystem/{method}")
     async def filesystem_service(method: str, request: Request) -> Response:
+        if method == "WatchDir":
+            return await stream_call(request, fs_watch, _watch_events)
         if method in fs_unary:
             return await unary_call(request, fs_unary[method])
         return _unary_error(ConnectError("unimplemented", f"filesystem.Filesystem/{method}"))

@@ -14,7 +14,8 @@ Ops: ``health``; ``exec`` (streams ``start``, ``stdout``/``stderr`` base64 chunk
 ``pty`` chunks for a command started on a terminal with ``"pty": {"rows", "cols"}``,
 ``end``), ``resize`` (a terminal's size),
 ``attach``, ``list_procs``, ``signal``, ``input``, ``close_stdin``; ``stat``, ``list_dir``,
-``mkdir``, ``move``, ``remove``, ``read``, ``write``; ``execute`` (code, streams the code
+``mkdir``, ``move``, ``remove``, ``read``, ``write``, ``watch`` (streams a directory's
+events), ``watch_create``, ``watch_events``, ``watch_remove`` (the same, polled); ``execute`` (code, streams the code
 interpreter's events), ``context_create``, ``context_list``, ``context_delete``,
 ``context_restart``; ``snapshot`` (tar of the home and the contexts' saved globals,
 ``unsaved`` names and the history in the header). On start, an archive at
@@ -646,6 +647,193 @@ def op_write(conn: Conn, request: dict[str, Any]) -> None:
     if error is not None:
         raise Failure("invalid", f"{path}: {error.strerror}")
     conn.final(entry=entry(path))
+
+
+# --- watching --------------------------------------------------------------------------
+
+IN_MODIFY, IN_ATTRIB, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x4, 0x40, 0x80
+IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF = 0x100, 0x200, 0x400, 0x800
+IN_Q_OVERFLOW, IN_IGNORED, IN_ONLYDIR, IN_ISDIR = 0x4000, 0x8000, 0x1000000, 0x40000000
+IN_NONBLOCK, IN_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
+_WATCHED = (IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+            | IN_DELETE_SELF | IN_MOVE_SELF)  # fmt: skip
+#: inotify bits to envd's event types, first match wins.
+_EVENT_TYPES = (
+    (IN_CREATE | IN_MOVED_TO, "create"),
+    (IN_MODIFY, "write"),
+    (IN_DELETE | IN_DELETE_SELF, "remove"),
+    (IN_MOVED_FROM | IN_MOVE_SELF, "rename"),
+    (IN_ATTRIB, "chmod"),
+)
+_EVENT_HEADER = struct.Struct("iIII")
+#: Watchers one sandbox may hold (the kernel also limits inotify instances per user).
+WATCHER_LIMIT = 64
+#: Events a polled watcher keeps between polls.
+BUFFERED = 10_000
+
+
+class Watcher:
+    """inotify on a directory and, when `recursive`, every directory below it. A directory
+    made later is watched from when its creation is read, and what it already holds by
+    then is reported as created, so nothing made inside it is missed. Events are
+    ``{"name", "type"}``, names relative to the watched directory: `drain` reads them
+    from the kernel; `buffer` keeps draining on a thread of its own (for a polled
+    watcher, so new directories are watched at once) and `take` returns what it
+    gathered."""
+
+    def __init__(self, path: str, recursive: bool) -> None:
+        import ctypes  # only sandboxes that watch need it (a forked one has it loaded)
+
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._errno = ctypes.get_errno
+        self.path = path
+        self.recursive = recursive
+        self.lock = threading.Lock()
+        self.gathered: list[dict[str, str]] = []
+        self._announced: list[dict[str, str]] = []
+        self.fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if self.fd < 0:
+            raise Failure("internal", f"inotify: {os.strerror(self._errno())}")
+        self.dirs: dict[int, str] = {}
+        try:
+            self._add(path, "", announce=False)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def _add(self, directory: str, relative: str, announce: bool) -> None:
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(directory), _WATCHED | IN_ONLYDIR)
+        if wd < 0:
+            errno = self._errno()
+            if relative:  # a subdirectory that vanished meanwhile: nothing to watch
+                return
+            code = "not_found" if errno == 2 else "invalid"
+            raise Failure(code, f"cannot watch '{directory}': {os.strerror(errno)}")
+        self.dirs[wd] = relative
+        if not self.recursive:
+            return
+        with contextlib.suppress(OSError), os.scandir(directory) as entries:
+            for item in entries:
+                name = os.path.join(relative, item.name)
+                if announce:
+                    self._announced.append({"name": name, "type": "create"})
+                if item.is_dir(follow_symlinks=False):
+                    self._add(item.path, name, announce)
+
+    def drain(self) -> list[dict[str, str]]:
+        """What happened since the last drain (the caller holds `lock` if others drain)."""
+        events, self._announced = self._announced, []
+        while self.fd >= 0:
+            try:
+                data = os.read(self.fd, CHUNK)
+            except BlockingIOError:
+                break
+            offset = 0
+            while offset < len(data):
+                wd, mask, _, size = _EVENT_HEADER.unpack_from(data, offset)
+                offset += _EVENT_HEADER.size
+                name = os.fsdecode(data[offset : offset + size].rstrip(b"\0"))
+                offset += size
+                if mask & IN_IGNORED or wd not in self.dirs:
+                    self.dirs.pop(wd, None)
+                    continue
+                relative = os.path.join(self.dirs[wd], name) if name else self.dirs[wd]
+                kind = next((k for bits, k in _EVENT_TYPES if mask & bits), None)
+                if kind is not None and name:  # an entry of a watched directory
+                    events.append({"name": relative, "type": kind})
+                if self.recursive and mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO):
+                    self._add(os.path.join(self.path, relative), relative, announce=True)
+                    events.extend(self._announced)
+                    self._announced = []
+        return events
+
+    def buffer(self) -> None:
+        """Keep draining into `gathered` (at most BUFFERED events, the oldest dropped) on a
+        thread of its own until `close`."""
+
+        def run() -> None:
+            poller = select.poll()
+            poller.register(self.fd, select.POLLIN)
+            while self.fd >= 0:
+                poller.poll(200)
+                with self.lock:
+                    self.gathered.extend(self.drain())
+                    del self.gathered[:-BUFFERED]
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def take(self) -> list[dict[str, str]]:
+        with self.lock:
+            events, self.gathered = self.gathered + self.drain(), []
+        return events
+
+    def close(self) -> None:
+        with self.lock:
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
+
+
+WATCHERS: dict[str, Watcher] = {}
+
+
+def _watcher(request: dict[str, Any]) -> Watcher:
+    watcher = WATCHERS.get(str(request.get("id")))
+    if watcher is None:
+        raise Failure("not_found", f"watcher {request.get('id')} not found")
+    return watcher
+
+
+def _new_watcher(request: dict[str, Any]) -> Watcher:
+    path = resolve(request.get("path"))
+    if not os.path.isdir(path):
+        raise Failure(
+            "not_found" if not os.path.exists(path) else "invalid",
+            f"path '{path}' is not a directory",
+        )
+    return Watcher(path, bool(request.get("recursive")))
+
+
+def op_watch_create(conn: Conn, request: dict[str, Any]) -> None:
+    """A watcher whose events `watch_events` returns (polling)."""
+    if len(WATCHERS) >= WATCHER_LIMIT:
+        raise Failure("invalid", f"at most {WATCHER_LIMIT} watchers per sandbox")
+    watcher = _new_watcher(request)
+    watcher_id = os.urandom(8).hex()
+    WATCHERS[watcher_id] = watcher
+    watcher.buffer()
+    conn.final(id=watcher_id)
+
+
+def op_watch_events(conn: Conn, request: dict[str, Any]) -> None:
+    conn.final(events=_watcher(request).take())
+
+
+def op_watch_remove(conn: Conn, request: dict[str, Any]) -> None:
+    _watcher(request).close()
+    WATCHERS.pop(str(request.get("id")), None)
+    conn.final()
+
+
+def op_watch(conn: Conn, request: dict[str, Any]) -> None:
+    """Stream a directory's events (``{"start": {}}``, then ``{"event": ...}`` each) until
+    the caller goes away."""
+    watcher = _new_watcher(request)
+    try:
+        conn.send({"start": {}})
+        poller = select.poll()
+        poller.register(watcher.fd, select.POLLIN)
+        poller.register(conn.sock.fileno(), select.POLLIN)  # readable: the caller left
+        while True:
+            ready = {fd for fd, _ in poller.poll()}
+            if conn.sock.fileno() in ready:
+                return
+            for event in watcher.drain():
+                conn.send({"event": event})
+    except OSError:
+        return  # the caller went away
+    finally:
+        watcher.close()
 
 
 # --- code contexts -------------------------------------------------------------------
