@@ -1,6 +1,7 @@
 """Network namespaces of ended sandboxes are reused only when nothing of the old sandbox
 is left in them: the next sandbox sees a fresh network (no sockets, loopback up, the old
-ports free), and a namespace still holding a TIME_WAIT entry is never handed on."""
+ports free), and a namespace still holding a TIME_WAIT entry, or whose traffic counters
+moved, is never handed on."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ TIME_WAIT = (
     "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
     "c = socket.create_connection(s.getsockname()); a, _ = s.accept(); "
     "c.close(); a.close(); s.close()"
+)
+# Traffic that leaves no socket behind: only the namespace's counters remember it.
+DATAGRAM = (
+    "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+    "s.bind(('127.0.0.1', 0)); s.sendto(b'x', s.getsockname()); s.recv(1); s.close()"
 )
 PROBE = (
     "import socket\n"
@@ -94,6 +100,16 @@ async def _scenario(root: Path) -> None:
         assert await _network_of(third) != first_network, "a namespace with TIME_WAIT is not"
         code, output = await _sh(third, "cat /proc/net/tcp")
         assert code == 0 and not _sockets_in(output), output
+
+        code, output = await _sh(third, f'python3 -c "{DATAGRAM}"; cat /proc/net/sockstat')
+        assert code == 0 and "sockets: used 1\n" in output, output  # the daemon's own
+        third_network = await _network_of(third)
+        await service.kill("acme", third.sandbox_id)
+        await asyncio.sleep(0.5)
+        fourth = await service.create("acme", "base")
+        assert await _network_of(fourth) != third_network, "one whose counters moved is not"
+        code, output = await _sh(fourth, "grep lo: /proc/net/dev")
+        assert code == 0 and output.split()[1:3] == ["0", "0"], output  # no bytes, no packets
     finally:
         for record in list(service.records.values()):
             await service.kill("acme", record.sandbox_id)

@@ -34,9 +34,10 @@ Network namespaces are reused (`NetworkNamespaces`): making and tearing down one
 CPU than anything else the kernel does for a sandbox. A sandbox's network namespace is kept
 (by a descriptor) while it lives; once its pid 1 has been reaped (so no process of it is
 left) the namespace goes to the next sandbox only if it holds no socket of any kind and no
-TIME_WAIT entry, i.e. it is exactly as a fresh one with loopback up: nobody in a sandbox
-holds a capability, so nothing else in it (addresses, routes, sysctls, filters) can have
-changed. Any other namespace is released. No two live sandboxes ever share one.
+TIME_WAIT entry and its traffic counters are as in a fresh one, i.e. it is exactly as a
+fresh one with loopback up: nobody in a sandbox holds a capability, so nothing else in it
+(addresses, routes, sysctls, filters) can have changed. Any other namespace is released.
+No two live sandboxes ever share one.
 
 Sandboxes share the nursery's user namespace, in which they hold no capability; each has
 its own pid namespace, so neither the zygote nor another sandbox is visible to it.
@@ -287,12 +288,37 @@ def _setns(fd: int, flag: int) -> None:
     _check(libc.setns(fd, flag), "setns")
 
 
+#: The /proc/net files whose counters a reused namespace must show exactly as a fresh one
+#: does (traffic, failed connects, socket errors all move them).
+_COUNTERS = ("dev", "snmp", "snmp6", "netstat")
+
+
+def _read_net_file(name: str) -> bytes:
+    """/proc/net/`name` of the calling thread's network namespace (b"" when missing)."""
+    try:
+        fd = os.open(f"/proc/thread-self/net/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 class NetworkNamespaces:
     """Network namespaces for new sandboxes: a clean one left by an ended sandbox when
     there is one, else a new one. The zygote holds a descriptor of each live sandbox's
     namespace (`track`) until `ended` tells it the sandbox's pid 1 was reaped. A namespace
     not yet clean then (the kernel frees some sockets only after an RCU grace period) is
-    looked at again before later forks, for `SETTLE_SECONDS` at most."""
+    looked at again before later forks, for `SETTLE_SECONDS` at most.
+
+    Clean means indistinguishable from a fresh namespace with loopback up: no socket of
+    any kind, no TIME_WAIT entry, and every counter in `_COUNTERS` as in `pristine` (read
+    once from a fresh namespace), so nothing of what an earlier sandbox did, not even how
+    much traffic it made, is visible to the next."""
 
     #: Namespaces kept for reuse (clean, or settling) at most; more are released.
     KEEP = 64
@@ -309,6 +335,17 @@ class NetworkNamespaces:
         self.by_pid: dict[int, int] = {}
         #: The namespace entered for the fork under way (-1: none, or not kept).
         self._pending = -1
+        self.pristine = self._fresh_counters()
+
+    def _fresh_counters(self) -> list[bytes]:
+        """`_COUNTERS` as a fresh namespace with loopback up shows them."""
+        _check(libc.unshare(CLONE_NEWNET), "unshare network namespace")
+        try:
+            _loopback_up()
+            return [_read_net_file(name) for name in _COUNTERS]
+        finally:
+            if libc.setns(self.home, CLONE_NEWNET) != 0:
+                os._exit(70)  # never serve the next sandbox from a sandbox's namespace
 
     def enter(self) -> bool:
         """Move the zygote into the next sandbox's network namespace (called after the
@@ -375,18 +412,17 @@ class NetworkNamespaces:
             del self.settling[0]
 
     def _clean(self, fd: int) -> bool:
-        """True when the namespace holds no socket and no TIME_WAIT entry: read from its
-        own /proc/net/sockstat, entered for the moment."""
+        """True when the namespace is clean (see the class): read from its own /proc/net,
+        entered for the moment."""
         try:
             _setns(fd, CLONE_NEWNET)
         except OSError:
             return False
         try:
-            stat_fd = os.open("/proc/thread-self/net/sockstat", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                return _no_sockets(os.read(stat_fd, 4096))
-            finally:
-                os.close(stat_fd)
+            return _no_sockets(_read_net_file("sockstat")) and all(
+                _read_net_file(name) == fresh
+                for name, fresh in zip(_COUNTERS, self.pristine, strict=True)
+            )
         except OSError:
             return False
         finally:
