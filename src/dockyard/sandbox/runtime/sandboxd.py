@@ -3,8 +3,8 @@
 Runs as the sandbox's process (uid 65534, no capabilities, under seccomp) with the host's
 /usr/bin/python3; standard library only, never imports dockyard. Forked by the node's
 nursery it is pid 1 of the sandbox and also reaps orphans (`Children`); started by
-bubblewrap it runs under bubblewrap's init. The control plane
-reaches it over a Unix socket (argv[1]) bind-mounted out of the sandbox. Each connection
+bubblewrap it runs under bubblewrap's init. The control plane reaches it over a Unix
+socket (argv[1]) bind-mounted out of the sandbox. Each connection
 carries one request: a JSON line ``{"op": ...}``, answered by JSON lines; the last one has
 ``"final": true`` and, on failure, ``"error": {"code", "message"}`` with code one of
 ``not_found``, ``invalid``, ``exists``, ``internal``. Ops that move bytes (``read``,
@@ -12,10 +12,10 @@ carries one request: a JSON line ``{"op": ...}``, answered by JSON lines; the la
 
 Ops: ``health``; ``exec`` (streams ``start``, ``stdout``/``stderr`` base64 chunks, or
 ``pty`` chunks for a command started on a terminal with ``"pty": {"rows", "cols"}``,
-``end``), ``resize`` (a terminal's size),
-``attach``, ``list_procs``, ``signal``, ``input``, ``close_stdin``; ``stat``, ``list_dir``,
-``mkdir``, ``move``, ``remove``, ``read``, ``write``, ``watch`` (streams a directory's
-events), ``watch_create``, ``watch_events``, ``watch_remove`` (the same, polled); ``execute`` (code, streams the code
+``end``), ``resize`` (a terminal's size), ``attach``, ``list_procs``, ``signal``,
+``input``, ``close_stdin``; ``stat``, ``list_dir``, ``mkdir``, ``move``, ``remove``,
+``read``, ``write``, ``watch`` (streams a directory's events), ``watch_create``,
+``watch_events``, ``watch_remove`` (the same, polled); ``execute`` (code, streams the code
 interpreter's events), ``context_create``, ``context_list``, ``context_delete``,
 ``context_restart``; ``snapshot`` (tar of the home and the contexts' saved globals,
 ``unsaved`` names and the history in the header). On start, an archive at
@@ -376,10 +376,10 @@ def op_exec(conn: Conn, request: dict[str, Any]) -> None:
     popen: subprocess.Popen[bytes] | Spawned
     pty: int | None = None
     try:
-        # The common case (the daemon's own directory, the command found on the daemon's
-        # PATH) takes the cheaper posix_spawn; anything else goes through Popen.
         if request.get("pty"):
             popen, pty = _spawn_on_pty([cmd, *args], cwd, env, request["pty"])
+        # The common case (the daemon's own directory, the command found on the daemon's
+        # PATH) takes the cheaper posix_spawn; anything else goes through Popen.
         elif cwd == HOME and ("/" in cmd or env.get("PATH") == os.environ.get("PATH")):
             popen = Spawned.start([cmd, *args], env, bool(request.get("stdin")))
         else:
@@ -1107,6 +1107,40 @@ def _try_final(conn: Conn, error: dict[str, str]) -> None:
 BASE_ENV: dict[str, str] = {}
 
 
+def wake_on_child_exit() -> int:
+    """Make SIGCHLD wake a select loop: returns the read end of a pipe that becomes
+    readable when a child ends (the handler itself does nothing; `drain` empties it)."""
+    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    _signal.signal(_signal.SIGCHLD, lambda signum, frame: None)
+    signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    return wake_read
+
+
+def drain(wake_read: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        os.read(wake_read, 512)
+
+
+def listen_unix(path: str, backlog: int) -> socket.socket:
+    """A Unix socket listening at `path` (0600), which appears there only once it
+    accepts connections."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path + ".new")
+    os.chmod(path + ".new", 0o600)
+    server.listen(backlog)
+    os.rename(path + ".new", path)
+    return server
+
+
+def accept(server: socket.socket) -> socket.socket:
+    """The next connection; the plain accept, as socket.accept() would look up the family
+    and type enums (more pages copied from the zygote)."""
+    fd, _ = server._accept()  # type: ignore[attr-defined]
+    return socket.socket(fileno=fd)
+
+
 def main(on_listening: Callable[[], None] | None = None, env: dict[str, str] | None = None) -> None:
     """Serve the socket argv[1]; `on_listening` runs once it accepts connections. `env` is
     the sandbox's environment when the caller has it as a dict (else os.environ's)."""
@@ -1115,40 +1149,27 @@ def main(on_listening: Callable[[], None] | None = None, env: dict[str, str] | N
         env = {k: v for k, v in os.environ.items() if k != "DOCKYARD_SANDBOXD"}
     BASE_ENV.update(env, HOME=HOME, USER="user", LANG=env.get("LANG", "C.UTF-8"))
     os.chdir(HOME)
-    # As pid 1 the daemon reaps every process that ends in the sandbox: SIGCHLD wakes the
-    # main loop through a pipe (the handler itself does nothing).
+    # As pid 1 the daemon reaps every process that ends in the sandbox.
     reaper = os.getpid() == 1
-    wake_read = -1
     if reaper:
-        wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        _signal.signal(_signal.SIGCHLD, lambda signum, frame: None)
-        signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        wake_read = wake_on_child_exit()
     else:
+        wake_read = -1
         _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
     restore()
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path + ".new")
-    os.chmod(path + ".new", 0o600)
-    server.listen(256)
-    os.rename(path + ".new", path)  # the socket appears only once it accepts
+    server = listen_unix(path, 256)
     if on_listening is not None:
         on_listening()
     watched = [server.fileno(), wake_read] if reaper else [server.fileno()]
     while True:
         ready = select.select(watched, [], [])[0]
         if wake_read in ready:
-            with contextlib.suppress(BlockingIOError):
-                os.read(wake_read, 512)
+            drain(wake_read)
             Children.reap_ended()
         if server.fileno() in ready:
-            # The plain accept: socket.accept() would look up the family and type enums.
-            fd, _ = server._accept()  # type: ignore[attr-defined]
-            client = socket.socket(fileno=fd)
             # The low-level start: a sandbox's daemon is a fresh fork, and every page the
             # threading module's bookkeeping touched would be copied for it.
-            _thread.start_new_thread(handle, (client,))
+            _thread.start_new_thread(handle, (accept(server),))
 
 
 if __name__ == "__main__":

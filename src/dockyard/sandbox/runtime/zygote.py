@@ -495,17 +495,6 @@ def _child(
         os._exit(code)
 
 
-def _read_line(conn: socket.socket) -> bytes:
-    """One request line (a buffered reader would cost every sandbox more copied pages)."""
-    data = conn.recv(65536)
-    while data and not data.endswith(b"\n"):
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def _reap(network: NetworkNamespaces) -> None:
     """Reap every child that ended (each a sandbox's pid 1: the kernel ended the rest of
     its pid namespace first) and hand its network namespace back."""
@@ -528,36 +517,24 @@ def main() -> None:
     network = NetworkNamespaces(
         next(fd for fd, flag in home if flag == CLONE_NEWNET), SANDBOX_NOFILE[1] - 256
     )
-    # A sandbox's end wakes the zygote at once (SIGCHLD through a wake-up pipe): its pid 1
-    # is reaped, so the control plane sees its cgroup empty, and its network namespace is
-    # ready for the next sandbox.
-    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    # A sandbox's end wakes the zygote at once: its pid 1 is reaped, so the control plane
+    # sees its cgroup empty, and its network namespace is ready for the next sandbox.
+    wake_read = sandboxd.wake_on_child_exit()
     # Everything loaded so far is shared with every sandbox: keep the collector from
     # walking (and so copying) those pages in each of them.
     gc.freeze()
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path + ".new")
-    os.chmod(path + ".new", 0o600)
-    server.listen(64)
-    os.rename(path + ".new", path)
+    server = sandboxd.listen_unix(path, 64)
     while True:
         ready, _, _ = select.select([server.fileno(), wake_read], [], [], 5.0)
         if wake_read in ready:
-            with contextlib.suppress(BlockingIOError):
-                os.read(wake_read, 512)
+            sandboxd.drain(wake_read)
         _reap(network)
         if server.fileno() not in ready:
             continue
-        # The plain accept: socket.accept() would look up the family and type enums.
-        fd, _ = server._accept()  # type: ignore[attr-defined]
-        conn = socket.socket(fileno=fd)
+        conn = sandboxd.accept(server)
         try:
             conn.settimeout(5)
-            request = json.loads(_read_line(conn))
+            request = json.loads(sandboxd.Conn(conn).readline())
             conn.settimeout(None)
             pid, fresh = _fork_sandbox(home, network)
             if pid == 0:
