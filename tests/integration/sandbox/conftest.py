@@ -4,18 +4,21 @@ plane (`plane`), with one API key per tenant."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.conftest import free_port
 
-from dockyard.sandbox import issue_key
+from dockyard.control.placement import Placement
+from dockyard.sandbox import SandboxService, issue_key
 from dockyard.server import BackgroundControlPlane, ControlPlaneConfig
+from dockyard.store import ObjectStore
 
 
 def traversable(path: Path) -> Path:
@@ -38,6 +41,25 @@ def run_in_fresh_root(scenario: Callable[[Path], Awaitable[None]], timeout: floa
         asyncio.run(asyncio.wait_for(scenario(root), timeout))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    root: Path, placement: Placement | None = None
+) -> AsyncIterator[SandboxService]:
+    """A started `SandboxService` over a real store in `root`; on leaving, every sandbox
+    still there is killed, the service stopped and the store closed."""
+    store = ObjectStore(root / "state.db")
+    service = SandboxService(store, root, placement=placement)
+    await service.start()
+    try:
+        yield service
+    finally:
+        for record in list(service.records.values()):
+            if record.tenant is not None:  # pooled ones go with the service's stop
+                await service.kill(record.tenant, record.sandbox_id)
+        await service.stop()
+        store.close()
 
 
 @pytest.fixture(scope="module")

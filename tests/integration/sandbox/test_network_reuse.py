@@ -9,11 +9,9 @@ import asyncio
 import base64
 from pathlib import Path
 
-from tests.integration.sandbox.conftest import run_in_fresh_root
+from tests.integration.sandbox.conftest import run_in_fresh_root, running_service
 
-from dockyard.sandbox import SandboxService
 from dockyard.sandbox._service import Record
-from dockyard.store import ObjectStore
 
 LISTEN = (
     "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 8123)); s.listen(); "
@@ -65,10 +63,7 @@ def _sockets_in(output: str) -> list[str]:
 
 
 async def _scenario(root: Path) -> None:
-    store = ObjectStore(root / "state.db")
-    service = SandboxService(store, root)
-    await service.start()
-    try:
+    async with running_service(root) as service:
         first = await service.create("acme", "base")
         code, output = await _sh(
             first,
@@ -110,11 +105,6 @@ async def _scenario(root: Path) -> None:
         assert await _network_of(fourth) != third_network, "one whose counters moved is not"
         code, output = await _sh(fourth, "grep lo: /proc/net/dev")
         assert code == 0 and output.split()[1:3] == ["0", "0"], output  # no bytes, no packets
-    finally:
-        for record in list(service.records.values()):
-            await service.kill("acme", record.sandbox_id)
-        await service.stop()
-        store.close()
 
 
 def test_network_namespaces_are_reused_only_when_clean() -> None:

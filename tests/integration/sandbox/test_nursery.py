@@ -6,17 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.integration.sandbox.conftest import run_in_fresh_root
-
-from dockyard.sandbox import SandboxService
-from dockyard.store import ObjectStore
+from tests.integration.sandbox.conftest import run_in_fresh_root, running_service
 
 
 async def _scenario(root: Path) -> None:
-    store = ObjectStore(root / "state.db")
-    service = SandboxService(store, root)
-    await service.start()
-    try:
+    async with running_service(root) as service:
         first = await service.create("acme", "base")
         nursery = service.nursery
         assert nursery is not None and first.box is not None
@@ -34,11 +28,6 @@ async def _scenario(root: Path) -> None:
         assert second.box is not None and second.box.alive()
         reply = [m async for m in second.client.stream("exec", cmd="/bin/echo", args=["ok"])]
         assert reply[-1]["end"]["exit_code"] == 0
-    finally:
-        for record in list(service.records.values()):
-            await service.kill("acme", record.sandbox_id)
-        await service.stop()
-        store.close()
     assert service.nursery is None, "the nursery ends with the last sandbox"
     assert not service.boxes_dir.exists(), "and so does the sandboxes' directory"
 

@@ -7,11 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.integration.sandbox.conftest import run_in_fresh_root
+from tests.integration.sandbox.conftest import run_in_fresh_root, running_service
 
-from dockyard.sandbox import SandboxService
 from dockyard.sandbox._kinds import NAMESPACE, WARM_POOL
-from dockyard.store import ObjectStore
 
 
 class CountingPlacement:
@@ -33,12 +31,9 @@ class CountingPlacement:
 
 
 async def _scenario(root: Path) -> None:
-    store = ObjectStore(root / "state.db")
     placement = CountingPlacement()
-    service = SandboxService(store, root, placement=placement)
-    await service.start()
-    try:
-        store.create(WARM_POOL, {"apiVersion": "agents.x-k8s.io/v1alpha1",
+    async with running_service(root, placement) as service:
+        service.store.create(WARM_POOL, {"apiVersion": "agents.x-k8s.io/v1alpha1",
                                  "kind": "SandboxWarmPool",
                                  "metadata": {"name": "p", "namespace": NAMESPACE},
                                  "spec": {"replicas": 2, "templateRef": {"name": "base"}}})  # fmt: skip
@@ -55,11 +50,6 @@ async def _scenario(root: Path) -> None:
 
         await service.kill("acme", record.sandbox_id)
         assert placement.released == [record.placement_key]
-    finally:
-        for left in list(service.records.values()):
-            await service.kill("acme", left.sandbox_id)
-        await service.stop()
-        store.close()
     # Stopping discards the pool: both of its places are given back.
     assert len(placement.released) == 3
 
