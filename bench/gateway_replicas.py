@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import statistics
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from _common import write_result
 
 from dockyard.serving.bench.replay import replay
 from dockyard.serving.gateway.endpoints import Endpoint
@@ -89,7 +88,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="0-7", help="first-last")
     parser.add_argument("--rate", type=float, default=20.0)
-    parser.add_argument("--out", default="bench/results/gateway_replicas.json")
     args = parser.parse_args()
     first, _, last = args.seeds.partition("-")
     seeds = list(range(int(first), int(last or first) + 1))
@@ -106,17 +104,10 @@ def main() -> None:
     for name, row in summary.items():
         row["ratio_to_round_robin"] = round(row["ttft_p90_ms_mean"] / baseline, 3)
         print(f"{name:28} p90 {row['ttft_p90_ms_mean']:7.2f} ms  {row['ratio_to_round_robin']}x")
-    result = {
-        "benchmark": "gateway_replicas",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "trace": "shared-prefix",
-        "rate": args.rate,
-        "seeds": seeds,
-        "summary": summary,
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(f"results: {args.out}")
+    write_result(
+        "gateway_replicas",
+        {"trace": "shared-prefix", "rate": args.rate, "seeds": seeds, "summary": summary},
+    )
 
 
 if __name__ == "__main__":
