@@ -177,29 +177,34 @@ class PoolWatch:
         if response.status != 200:
             await response.read()
             raise RuntimeError(f"watch pods: HTTP {response.status}")
+        current = self._endpoints()  # what the list before this watch gave
         pending = b""
         async for chunk in response.chunks():
             pending += chunk
             *lines, pending = pending.split(b"\n")
-            changed = False
+            if not lines:
+                continue
             for line in lines:
                 if line.strip():
-                    changed |= self._event(json.loads(line))
-            if changed:
-                apply(self._endpoints())
+                    self._event(json.loads(line))
+            # One endpoint computation per chunk, not two per event: a chunk may carry
+            # several events, and most (status churn) change nothing routable.
+            latest = self._endpoints()
+            if latest != current:
+                apply(latest)
+                current = latest
 
-    def _event(self, event: dict[str, Any]) -> bool:
+    def _event(self, event: dict[str, Any]) -> None:
+        """Apply one watch event to the remembered Pods (and resourceVersion)."""
         kind, obj = event.get("type"), event.get("object") or {}
         if kind == "ERROR":  # e.g. 410 Gone: the resourceVersion expired
             raise RuntimeError(f"watch error: {obj.get('message', obj)}")
         meta = obj.get("metadata") or {}
         name = meta.get("name")
         if not name:
-            return False
-        before = self._endpoints()
+            return
         if kind == "DELETED":
             self._pods.pop(name, None)
         else:
             self._pods[name] = obj
         self._rv = str(meta.get("resourceVersion") or self._rv)
-        return self._endpoints() != before
