@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from dockyard.serving.gateway import PoolWatch
+from dockyard.serving.gateway import PoolWatch, pool_discovery, static_discovery
+from dockyard.serving.gateway.discovery import WatchedDiscovery
 
 
 def pod(name: str, phase: str, ip: str = "", rv: int = 1) -> dict[str, Any]:
@@ -79,3 +80,9 @@ def test_an_error_event_ends_the_watch() -> None:
     gone = line("ERROR", {"code": 410, "message": "too old resource version"})
     with pytest.raises(RuntimeError, match="too old resource version"):
         watch_once([gone])
+
+
+def test_only_the_watch_is_run_rather_than_polled() -> None:
+    assert isinstance(PoolWatch("http://api", None, "default", "pool"), WatchedDiscovery)
+    assert not isinstance(pool_discovery("http://api", None, "default", "pool"), WatchedDiscovery)
+    assert not isinstance(static_discovery(["http://e:8000"]), WatchedDiscovery)

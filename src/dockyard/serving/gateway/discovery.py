@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 from dockyard.serving.engine._http import HttpClient
@@ -38,9 +38,11 @@ log = logging.getLogger("dockyard.serving.gateway")
 Apply = Callable[[dict[str, EngineRole]], None]
 
 
+@runtime_checkable
 class WatchedDiscovery(Protocol):
     """A discovery that pushes changes: awaiting it gives the current set (used at start);
-    :meth:`run` calls ``apply`` with every new set until cancelled."""
+    :meth:`run` calls ``apply`` with every new set until cancelled. The gateway's monitor
+    starts ``run`` instead of polling any discovery that has it."""
 
     async def __call__(self) -> dict[str, EngineRole]: ...
 
@@ -85,7 +87,8 @@ def pool_discovery(
     api_url: str, token: str | None, namespace: str, pool: str
 ) -> Callable[[], Awaitable[dict[str, EngineRole]]]:
     """Endpoints of InferencePool ``namespace/pool`` read from the Dockyard API at ``api_url``
-    (one list per call; see :class:`PoolWatch` for the watching variant)."""
+    (one list per call; see :class:`PoolWatch` for the watching variant). A plain function,
+    not a :class:`WatchedDiscovery`, so the gateway polls it."""
     source = PoolWatch(api_url, token, namespace, pool)
 
     async def discover() -> dict[str, EngineRole]:
