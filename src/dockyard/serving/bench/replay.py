@@ -113,19 +113,14 @@ async def _replay(
         policy.routed(route, decision)
         i = endpoints.index(decision.endpoint)
         endpoint, pending = endpoints[i], route.prompt_tokens - decision.cached_tokens
-        endpoint.inflight += 1
-        endpoint.prefilling += 1
-        endpoint.pending_prefill_tokens += pending
+        endpoint.claim(pending)
         seq = fleet[i].submit(route.prompt_tokens, list(route.hashes), request.max_tokens)
         first = None
         while await seq.out.get() != FINISHED:
             if first is None:
                 first = clock()
-                endpoint.prefilling -= 1
-                endpoint.pending_prefill_tokens -= pending
-                endpoint.decoding += 1
-        endpoint.decoding -= 1
-        endpoint.inflight -= 1
+                endpoint.first_token(pending)
+        endpoint.done()
         assert first is not None
         results.append(
             ReplayResult(stage, (first - sent) * 1000, route.prompt_tokens, seq.cached_tokens, i)
