@@ -148,8 +148,7 @@ class VariantScore:
 
     def _strand(self, cpu: IntArray, gpu: IntArray) -> FloatArray:
         """Milli-GPU a node cannot serve when each free GPU needs ``cpur`` cores."""
-        r = self.cfg["cpur"]
-        return np.asarray(np.maximum(0.0, gpu * r - cpu) / r, dtype=np.float64)
+        return dp.cpu_stranding(cpu, gpu, self.cfg["cpur"])
 
     def _dev(self, pod: PodRequest, snap: ClusterSnapshot, nodes: IntArray) -> FloatArray:
         cfg = self.cfg

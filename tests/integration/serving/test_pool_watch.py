@@ -96,7 +96,8 @@ def test_pool_status_and_watched_discovery_follow_pod_changes(
             await watch.close()
         return start
 
-    # Status while both Pods run is checked inside _run's callers below; the end state here.
+    # The pool's status as each Pod comes up is checked in _run; here, the initial list
+    # (no Pods yet) and the end state.
     assert asyncio.run(scenario()) == {}
     status = wait_for(lambda: (s := pool_status(http)).get("readyEndpoints") == 0 and s)
     assert status["conditions"][0]["status"] == "False"

@@ -101,3 +101,13 @@ def test_unknown_policy_names_the_choices() -> None:
     with pytest.raises(ValueError, match="round-robin"):
         make_policy("fastest")
     assert "predictive" in POLICIES
+
+
+def test_a_request_moves_through_the_load_counters_and_leaves_them_as_they_were() -> None:
+    endpoint = Endpoint("http://a")
+    endpoint.claim(300)
+    assert (endpoint.inflight, endpoint.prefilling, endpoint.pending_prefill_tokens) == (1, 1, 300)
+    endpoint.first_token(300)
+    assert (endpoint.prefilling, endpoint.pending_prefill_tokens, endpoint.decoding) == (0, 0, 1)
+    endpoint.done()
+    assert (endpoint.inflight, endpoint.decoding, endpoint.routed) == (0, 0, 1)

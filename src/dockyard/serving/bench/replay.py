@@ -17,12 +17,12 @@ first is a prefix hit, so the result is the best TTFT a single-copy placement ca
 from __future__ import annotations
 
 import asyncio
-import math
 import selectors
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard.serving.bench.report import percentile
 from dockyard.serving.bench.traces import TraceRequest, TraceShape, make_trace, poisson_arrivals
 from dockyard.serving.engine.batching import FINISHED, Engine, EngineConfig
 from dockyard.serving.engine.tokens import block_hashes, count_tokens, render_chat
@@ -63,11 +63,6 @@ class ReplayResult:
     prompt_tokens: int
     cached_tokens: int
     endpoint: int
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] if ordered else math.nan
 
 
 async def _replay(
@@ -118,19 +113,14 @@ async def _replay(
         policy.routed(route, decision)
         i = endpoints.index(decision.endpoint)
         endpoint, pending = endpoints[i], route.prompt_tokens - decision.cached_tokens
-        endpoint.inflight += 1
-        endpoint.prefilling += 1
-        endpoint.pending_prefill_tokens += pending
+        endpoint.claim(pending)
         seq = fleet[i].submit(route.prompt_tokens, list(route.hashes), request.max_tokens)
         first = None
         while await seq.out.get() != FINISHED:
             if first is None:
                 first = clock()
-                endpoint.prefilling -= 1
-                endpoint.pending_prefill_tokens -= pending
-                endpoint.decoding += 1
-        endpoint.decoding -= 1
-        endpoint.inflight -= 1
+                endpoint.first_token(pending)
+        endpoint.done()
         assert first is not None
         results.append(
             ReplayResult(stage, (first - sent) * 1000, route.prompt_tokens, seq.cached_tokens, i)

@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 from dockyard.serving.engine._http import HttpClient
@@ -38,9 +38,11 @@ log = logging.getLogger("dockyard.serving.gateway")
 Apply = Callable[[dict[str, EngineRole]], None]
 
 
+@runtime_checkable
 class WatchedDiscovery(Protocol):
     """A discovery that pushes changes: awaiting it gives the current set (used at start);
-    :meth:`run` calls ``apply`` with every new set until cancelled."""
+    :meth:`run` calls ``apply`` with every new set until cancelled. The gateway's monitor
+    starts ``run`` instead of polling any discovery that has it."""
 
     async def __call__(self) -> dict[str, EngineRole]: ...
 
@@ -85,7 +87,8 @@ def pool_discovery(
     api_url: str, token: str | None, namespace: str, pool: str
 ) -> Callable[[], Awaitable[dict[str, EngineRole]]]:
     """Endpoints of InferencePool ``namespace/pool`` read from the Dockyard API at ``api_url``
-    (one list per call; see :class:`PoolWatch` for the watching variant)."""
+    (one list per call; see :class:`PoolWatch` for the watching variant). A plain function,
+    not a :class:`WatchedDiscovery`, so the gateway polls it."""
     source = PoolWatch(api_url, token, namespace, pool)
 
     async def discover() -> dict[str, EngineRole]:
@@ -177,29 +180,34 @@ class PoolWatch:
         if response.status != 200:
             await response.read()
             raise RuntimeError(f"watch pods: HTTP {response.status}")
+        current = self._endpoints()  # what the list before this watch gave
         pending = b""
         async for chunk in response.chunks():
             pending += chunk
             *lines, pending = pending.split(b"\n")
-            changed = False
+            if not lines:
+                continue
             for line in lines:
                 if line.strip():
-                    changed |= self._event(json.loads(line))
-            if changed:
-                apply(self._endpoints())
+                    self._event(json.loads(line))
+            # One endpoint computation per chunk, not two per event: a chunk may carry
+            # several events, and most (status churn) change nothing routable.
+            latest = self._endpoints()
+            if latest != current:
+                apply(latest)
+                current = latest
 
-    def _event(self, event: dict[str, Any]) -> bool:
+    def _event(self, event: dict[str, Any]) -> None:
+        """Apply one watch event to the remembered Pods (and resourceVersion)."""
         kind, obj = event.get("type"), event.get("object") or {}
         if kind == "ERROR":  # e.g. 410 Gone: the resourceVersion expired
             raise RuntimeError(f"watch error: {obj.get('message', obj)}")
         meta = obj.get("metadata") or {}
         name = meta.get("name")
         if not name:
-            return False
-        before = self._endpoints()
+            return
         if kind == "DELETED":
             self._pods.pop(name, None)
         else:
             self._pods[name] = obj
         self._rv = str(meta.get("resourceVersion") or self._rv)
-        return self._endpoints() != before

@@ -51,6 +51,27 @@ class Endpoint:
     failures: int = 0
     scraped: Scraped = field(default_factory=Scraped)
 
+    # A request's life in the load counters: claim at routing, first_token when its first
+    # byte is back, done when it ends (the gateway's ticket and the virtual replay both).
+    def claim(self, pending_tokens: int) -> None:
+        """A request routed here, with ``pending_tokens`` uncached prompt tokens to prefill."""
+        self.routed += 1
+        self.inflight += 1
+        self.prefilling += 1
+        self.pending_prefill_tokens += pending_tokens
+
+    def first_token(self, pending_tokens: int) -> None:
+        """A claimed request's first byte is back: its prefill (``pending_tokens`` of what
+        it still counts) is over and it decodes."""
+        self.prefilling -= 1
+        self.pending_prefill_tokens -= pending_tokens
+        self.decoding += 1
+
+    def done(self) -> None:
+        """A request that reached :meth:`first_token` ended."""
+        self.decoding -= 1
+        self.inflight -= 1
+
     def available(self, now: float | None = None) -> bool:
         """Healthy and not behind an open circuit (half-open admits one trial at a time)."""
         if not self.healthy:

@@ -1,8 +1,9 @@
 """Background upkeep of the endpoint set: discovery, health checks, metric scrapes, KV events.
 
-Discovery is polled every ``discovery_interval`` seconds, unless it is a watched discovery
-(it has a ``run`` method, see :class:`~dockyard.serving.gateway.discovery.PoolWatch`): then
-it runs once and pushes each new endpoint set as it happens.
+Discovery is polled every ``discovery_interval`` seconds, unless it is a
+:class:`~dockyard.serving.gateway.discovery.WatchedDiscovery` (it also has a ``run`` method,
+e.g. :class:`~dockyard.serving.gateway.discovery.PoolWatch`): then ``run`` is started once
+and pushes each new endpoint set as it happens.
 
 Serving layer. Each loop runs on the gateway's event loop at its own period and never
 raises: an engine that does not answer is marked unhealthy after ``health_failures``
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from dockyard.serving.engine._http import HttpClient
+from dockyard.serving.gateway.discovery import WatchedDiscovery
 from dockyard.serving.gateway.endpoints import EndpointSet, EngineRole, Scraped
 from dockyard.serving.gateway.policies import Policy
 
@@ -103,9 +105,8 @@ class Monitor:
         if self.kv_events:
             loops.append((self.pull_kv_events, self.config.kv_events_interval))
         loop = asyncio.get_running_loop()
-        run = getattr(self.discover, "run", None)
-        if run is not None:
-            self._tasks.append(loop.create_task(run(self.apply)))
+        if isinstance(self.discover, WatchedDiscovery):
+            self._tasks.append(loop.create_task(self.discover.run(self.apply)))
         elif self.discover is not None:
             loops.insert(0, (self.refresh, self.config.discovery_interval))
         for step, period in loops:

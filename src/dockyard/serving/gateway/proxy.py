@@ -336,10 +336,7 @@ class _Ticket:
         self.gateway = gateway
         self.pending_tokens = pending_tokens
         self.stage = 0  # 0 prefilling, 1 decoding, 2 done
-        endpoint.routed += 1
-        endpoint.inflight += 1
-        endpoint.prefilling += 1
-        endpoint.pending_prefill_tokens += pending_tokens
+        endpoint.claim(pending_tokens)
 
     def reduce_pending(self, tokens: int) -> None:
         if self.stage == 0:
@@ -348,17 +345,14 @@ class _Ticket:
 
     def first_byte(self) -> None:
         if self.stage == 0:
-            self.endpoint.prefilling -= 1
-            self.endpoint.pending_prefill_tokens -= self.pending_tokens
-            self.endpoint.decoding += 1
+            self.endpoint.first_token(self.pending_tokens)
             self.stage = 1
 
     def finish(self, code: str) -> None:
         if self.stage == 2:
             return
         self.first_byte()
-        self.endpoint.decoding -= 1
-        self.endpoint.inflight -= 1
+        self.endpoint.done()
         self.stage = 2
         self.gateway.stats.requests[(self.endpoint.url, code)] += 1
 
