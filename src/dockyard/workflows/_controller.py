@@ -166,14 +166,16 @@ class WorkflowReconciler:
             self.pod_hosts.pop(pod, None)
             return True
         phase = _pod_phase(event.object)
-        if self.pod_phases.get(pod) == phase:
-            return False
-        self.pod_phases[pod] = phase
+        # The node is kept even when only it changed (binding wakes nobody): get_pod's
+        # stub then says what the store says.
         host = (event.object.get("spec") or {}).get("nodeName")
         if host and phase in _IN_FLIGHT:
             self.pod_hosts[pod] = host
         else:
             self.pod_hosts.pop(pod, None)
+        if self.pod_phases.get(pod) == phase:
+            return False
+        self.pod_phases[pod] = phase
         return True
 
     # -- queue -------------------------------------------------------------------------
