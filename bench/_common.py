@@ -52,12 +52,16 @@ BARE_SANDBOX_ARGV = [
 
 
 @contextmanager
-def control_plane(*args: str) -> Iterator[DockyardUp]:
+def control_plane(*args: str, files: dict[str, str] | None = None) -> Iterator[DockyardUp]:
     """``dockyard up`` in its own process (as users run it), on a free port, with a fresh
-    data directory; stopped with SIGTERM afterwards. Extra ``args`` go to ``up``. The
-    yielded object has ``url``, ``token`` and ``data_dir``."""
+    data directory; stopped with SIGTERM afterwards. Extra ``args`` go to ``up``; ``files``
+    (name → text) are written into the data directory first, e.g.
+    ``workflow-controller.yaml``. The yielded object has ``url``, ``token`` and
+    ``data_dir``."""
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-") as data_dir:
         os.chmod(data_dir, 0o711)
+        for name, text in (files or {}).items():
+            (Path(data_dir) / name).write_text(text)
         plane = DockyardUp(Path(data_dir), args=args)
         plane.start().close()
         try:

@@ -30,15 +30,13 @@ import os
 import random
 import sqlite3
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import DockyardUp, write_result
+from _common import DockyardUp, control_plane, write_result
 
 NS = "default"
 
@@ -46,18 +44,11 @@ NS = "default"
 @contextmanager
 def simulated_plane(parallelism: int | None = None) -> Iterator[DockyardUp]:
     """``dockyard up`` with the simulated executor (and a controller parallelism)."""
-    with tempfile.TemporaryDirectory(prefix="dockyard-wfscale-") as data_dir:
-        os.chmod(data_dir, 0o711)
-        config = "executor: simulated\n"
-        if parallelism:
-            config += f"parallelism: {parallelism}\n"
-        (Path(data_dir) / "workflow-controller.yaml").write_text(config)
-        plane = DockyardUp(Path(data_dir))
-        plane.start().close()
-        try:
-            yield plane
-        finally:
-            plane.terminate()
+    config = "executor: simulated\n"
+    if parallelism:
+        config += f"parallelism: {parallelism}\n"
+    with control_plane(files={"workflow-controller.yaml": config}) as plane:
+        yield plane
 
 
 def sequential(steps: int, priority: int | None = None) -> dict[str, Any]:

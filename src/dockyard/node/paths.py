@@ -56,11 +56,26 @@ RUNTIME_BASE = Path("/dev/shm")
 def _is_tmpfs(path: Path) -> bool:
     try:
         with open("/proc/self/mounts") as mounts:
-            return any(
-                line.split()[1] == str(path) and line.split()[2] == "tmpfs" for line in mounts
-            )
+            return any(line.split()[1:3] == [str(path), "tmpfs"] for line in mounts)
     except OSError:
         return False
+
+
+def _own_private_dir(path: Path) -> bool:
+    """Create ``path`` (0711) unless it exists; True when it is then a plain directory
+    owned by this user that nobody else may write."""
+    try:
+        os.mkdir(path, 0o711)
+    except FileExistsError:
+        pass
+    except OSError:
+        return False
+    info = os.lstat(path)
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.geteuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
 
 
 def runtime_root(data_dir: Path, name: str, fallback: Path) -> Path:
@@ -72,22 +87,9 @@ def runtime_root(data_dir: Path, name: str, fallback: Path) -> Path:
     directory owned by this user that nobody else may write (it is never trusted then)."""
     digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
     path = RUNTIME_BASE / f"dockyard-{name}-{os.geteuid()}-{digest}"
-    if _is_tmpfs(RUNTIME_BASE):
-        try:
-            os.mkdir(path, 0o711)
-        except FileExistsError:
-            pass
-        except OSError:
-            path = fallback
-        if path != fallback:
-            info = os.lstat(path)
-            if (
-                stat.S_ISDIR(info.st_mode)
-                and info.st_uid == os.geteuid()
-                and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-            ):
-                os.chmod(path, 0o711)
-                return path
+    if _is_tmpfs(RUNTIME_BASE) and _own_private_dir(path):
+        os.chmod(path, 0o711)
+        return path
     fallback.mkdir(parents=True, exist_ok=True)
     os.chmod(fallback, 0o711)
     return fallback

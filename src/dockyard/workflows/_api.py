@@ -239,10 +239,10 @@ class ArgoApi:
 def build_router(
     store: ObjectStore,
     data_dir: Path,
-    controller_stats: Callable[[], dict[str, int]] | None = None,
+    controller_stats: Callable[[], dict[str, int]],
 ) -> APIRouter:
-    """The Argo routes; ``controller_stats`` (when given) also serves Dockyard's own
-    ``GET /api/v1/workflow-controller/stats`` (queue figures, see WorkflowReconciler)."""
+    """The Argo routes, and Dockyard's own ``GET /api/v1/workflow-controller/stats``
+    answered by ``controller_stats`` (queue figures, see WorkflowReconciler)."""
     api = ArgoApi(store, data_dir)
     router = APIRouter(prefix="/api/v1", tags=["argo"])
 
@@ -279,12 +279,9 @@ def build_router(
     async def userinfo() -> Any:
         return {"subject": "dockyard"}
 
-    if controller_stats is not None:
-        read_stats = controller_stats
-
-        @router.get("/workflow-controller/stats")
-        async def stats() -> Any:
-            return read_stats()
+    @router.get("/workflow-controller/stats")
+    async def stats() -> Any:
+        return controller_stats()
 
     # -- workflows -----------------------------------------------------------------------
     @router.post("/workflows/{namespace}")

@@ -30,6 +30,7 @@ from typing import Any
 from dockyard.api.errors import AlreadyExistsError, ApiError, ConflictError, NotFoundError
 from dockyard.control import Clock, ObjectKey, Result, SystemClock
 from dockyard.store import ObjectStore, StoreEvent
+from dockyard.workflows._compressed import FIELD as COMPRESSED_NODES
 from dockyard.workflows._compressed import inflate, pack_status
 from dockyard.workflows._kinds import WORKFLOW
 from dockyard.workflows._memo import MemoCache
@@ -165,14 +166,16 @@ class WorkflowReconciler:
             self.pod_hosts.pop(pod, None)
             return True
         phase = _pod_phase(event.object)
-        if self.pod_phases.get(pod) == phase:
-            return False
-        self.pod_phases[pod] = phase
+        # The node is kept even when only it changed (binding wakes nobody): get_pod's
+        # stub then says what the store says.
         host = (event.object.get("spec") or {}).get("nodeName")
         if host and phase in _IN_FLIGHT:
             self.pod_hosts[pod] = host
         else:
             self.pod_hosts.pop(pod, None)
+        if self.pod_phases.get(pod) == phase:
+            return False
+        self.pod_phases[pod] = phase
         return True
 
     # -- queue -------------------------------------------------------------------------
@@ -190,7 +193,8 @@ class WorkflowReconciler:
             self._admitted.add(key)
             return True
         status = workflow.get("status") or {}
-        if status.get("nodes"):  # already running before a restart: keep it admitted
+        # Already running before a restart (its nodes may be stored compressed): keep it.
+        if status.get("nodes") or status.get(COMPRESSED_NODES):
             self._admitted.add(key)
             return True
         priority = int((workflow["spec"].get("priority")) or 0)

@@ -115,7 +115,7 @@ class StepFiles:
             for directory in (self.workflow_dir.parent, self.workflow_dir):
                 directory.mkdir(parents=True, exist_ok=True)
                 os.chmod(directory, 0o755)
-            self.dir.mkdir(exist_ok=True)
+            self.dir.mkdir(0o755, exist_ok=True)
         except FileExistsError:
             pass
         if _UMASK & 0o755:  # the mode asked of mkdir was narrowed

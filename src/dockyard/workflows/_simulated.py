@@ -75,7 +75,6 @@ class SimulatedStepRunner:
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
-        self.finished_count = 0
 
     @staticmethod
     def is_simulated_pod(event: StoreEvent) -> bool:
@@ -115,5 +114,4 @@ class SimulatedStepRunner:
 
         with contextlib.suppress(ApiError):
             self.store.mutate(POD, key.namespace, key.name, finish)
-            self.finished_count += 1
         return None

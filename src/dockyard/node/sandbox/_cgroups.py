@@ -203,14 +203,10 @@ class PodCgroup:
             seen.update(_read_pids(procs))
         return sorted(seen)
 
-    def join(self, pid: int) -> None:
-        """Move process `pid` into this cgroup (every hierarchy). For sandboxes forked by a
-        process outside it; launched Pods join through their launcher instead."""
-        self.open_procs().join_and_close(pid)
-
     def open_procs(self) -> OpenProcs:
-        """Its cgroup.procs files opened for writing (never waits), for a `join` whose
-        writes run elsewhere: `OpenProcs.join_and_close`."""
+        """Its cgroup.procs files opened for writing (never waits), to move a process in
+        with `OpenProcs.join_and_close` (for sandboxes forked by a process outside the
+        cgroup; launched Pods join through their launcher instead)."""
         return OpenProcs(self.procs_files)
 
     def has_processes(self) -> bool:
