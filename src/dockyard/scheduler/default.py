@@ -323,8 +323,10 @@ class DefaultScheduler:
         self.cluster.assume(key, Assignment(node, request, (), pod=False))
 
     def release(self, key: str) -> None:
+        """Give a workload's capacity back; like a Pod that ends, this retries the waiting
+        Pod first in line."""
         if self.cluster.release(key):
-            self._requeue_unschedulable()
+            self._requeue_next()
 
     def _mark_unschedulable(self, pod: dict[str, Any], message: str) -> None:
         namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]

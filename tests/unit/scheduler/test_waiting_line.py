@@ -36,8 +36,11 @@ class Harness:
         )
         self.scheduler._on_event(event)
 
-    def add(self, name: str, priority: int = 0) -> None:
-        self.feed("ADDED", POD, self.store.create(POD, make_pod(name).priority(priority).build()))
+    def add(self, name: str, priority: int = 0, cpu: str | None = None) -> None:
+        builder = make_pod(name).priority(priority)
+        if cpu is not None:
+            builder = builder.cpu(cpu)
+        self.feed("ADDED", POD, self.store.create(POD, builder.build()))
 
     def drain(self) -> None:
         """Run cycles until nothing is queued, recording which Pods were tried."""
@@ -100,6 +103,25 @@ def test_waiting_pods_keep_their_place_and_priority_goes_first(harness: Harness)
     harness.drain()
     assert harness.cycles == ["c", "d"]
     assert [harness.node_of(n) for n in ("c", "d")] == ["n1", None]
+
+
+def test_a_released_sandbox_retries_the_first_waiting_pod_not_all_of_them(
+    tmp_path: Path,
+) -> None:
+    harness = Harness(tmp_path, max_pods=10)
+    assert harness.scheduler.place("sandbox/one", 4000, 16, {}) == "n1"  # every core
+    for name in ("a", "b", "c"):
+        harness.add(name, cpu="3")
+    harness.drain()
+    assert [harness.node_of(n) for n in "abc"] == [None, None, None]
+
+    harness.cycles.clear()
+    harness.scheduler.release("sandbox/one")
+    harness.drain()
+
+    # As when a Pod ends: a binds, b is tried because a did and fails; c is not tried.
+    assert harness.cycles == ["a", "b"]
+    assert [harness.node_of(n) for n in "abc"] == ["n1", None, None]
 
 
 def test_the_periodic_retry_still_tries_every_waiting_pod(harness: Harness) -> None:
