@@ -92,11 +92,13 @@ def gateway_thread(server: str, token: str, namespace: str, pool: str) -> Iterat
         loop.close()
 
 
-def _wait_ready(api: httpx.Client, path: str, timeout: float = 60.0) -> None:
+def _wait_ready(api: httpx.Client, path: str, endpoints: int = 0, timeout: float = 60.0) -> None:
+    """Wait for the object's Ready condition (and, for a pool, at least `endpoints` ready
+    endpoints: Ready turns True with the first one)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = api.get(path).json().get("status", {})
-        if any(
+        if int(status.get("readyEndpoints") or 0) >= endpoints and any(
             c.get("type") == "Ready" and c.get("status") == "True"
             for c in status.get("conditions") or []
         ):
@@ -120,7 +122,8 @@ def run_inference_stage(
     api = httpx.Client(base_url=server, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     ok = True
     try:
-        api.post(rbgs, json=demo_group(name)).raise_for_status()
+        group = demo_group(name)
+        api.post(rbgs, json=group).raise_for_status()
         api.post(
             pools,
             json={
@@ -135,7 +138,7 @@ def run_inference_stage(
         )
         with console.status("waiting for the prefill role, then the decode role"):
             _wait_ready(api, f"{rbgs}/{name}")
-            _wait_ready(api, f"{pools}/{name}")
+            _wait_ready(api, f"{pools}/{name}", sum(r["replicas"] for r in group["spec"]["roles"]))
         pool_status = api.get(f"{pools}/{name}").json().get("status") or {}
         roles = ", ".join(f"{n} {r}" for r, n in (pool_status.get("endpointsByRole") or {}).items())
         console.print(
