@@ -86,6 +86,13 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (not its children), from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def write_result(name: str, result: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {

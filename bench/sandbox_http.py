@@ -22,20 +22,13 @@ import threading
 import time
 from pathlib import Path
 
-from _common import control_plane, write_result
+from _common import control_plane, process_cpu_seconds, write_result
 
 from dockyard.sandbox._bench import _own_cpu_seconds, _tree_cpu_seconds
 
 KEY = "e2b_" + "0" * 40  # any well-formed key with --no-auth
 START = json.dumps({"process": {"cmd": "/bin/true", "args": []}, "stdin": False}).encode()
 FRAMED_START = struct.pack(">BI", 0, len(START)) + START
-
-
-def _process_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        data = stat.read()
-    fields = data[data.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _nursery_pid(data_dir: Path) -> int:
@@ -90,7 +83,7 @@ def main() -> None:
         nursery = _nursery_pid(plane.data_dir)
         done = [0] * args.workers
         load0 = os.getloadavg()
-        cpu0 = (_process_cpu_seconds(server), _tree_cpu_seconds(nursery), _own_cpu_seconds())
+        cpu0 = (process_cpu_seconds(server), _tree_cpu_seconds(nursery), _own_cpu_seconds())
         t0 = time.perf_counter()
 
         def client(i: int) -> None:
@@ -106,7 +99,7 @@ def main() -> None:
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - t0
-        cpu = (_process_cpu_seconds(server) - cpu0[0], _tree_cpu_seconds(nursery) - cpu0[1],
+        cpu = (process_cpu_seconds(server) - cpu0[0], _tree_cpu_seconds(nursery) - cpu0[1],
                _own_cpu_seconds() - cpu0[2])  # fmt: skip
     total = sum(done)
     per = 1000 / max(1, total)

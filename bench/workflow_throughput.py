@@ -21,7 +21,7 @@ import os
 import time
 
 import httpx
-from _common import control_plane, write_result
+from _common import control_plane, process_cpu_seconds, write_result
 
 WORKFLOW = {
     "apiVersion": "argoproj.io/v1alpha1",
@@ -33,13 +33,6 @@ WORKFLOW = {
     },
 }
 WATCH_PATH = "/apis/argoproj.io/v1alpha1/namespaces/default/workflows"
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (not its children), from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def run(count: int, concurrency: int) -> dict:
