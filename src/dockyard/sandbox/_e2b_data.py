@@ -204,7 +204,9 @@ def build_data_router(service: SandboxService) -> APIRouter:
         process = message.get("process") or {}
         if not process.get("cmd"):
             raise ConnectError("invalid_argument", "process.cmd is required")
-        size = (message.get("pty") or {}).get("size") if "pty" in message else None
+        # A terminal of the asked size: the command's input and output are then the PTY.
+        size = (message.get("pty") or {}).get("size")
+        terminal = None if size is None else {"rows": size.get("rows"), "cols": size.get("cols")}
         return client.stream(
             "exec",
             cmd=process["cmd"],
@@ -213,10 +215,8 @@ def build_data_router(service: SandboxService) -> APIRouter:
             cwd=process.get("cwd"),
             stdin=bool(message.get("stdin")),
             tag=message.get("tag"),
-            # A terminal of that size (the command's input and output are the PTY).
-            **({"pty": {"rows": size.get("rows"), "cols": size.get("cols")}}
-               if size is not None else {}),
-        )  # fmt: skip
+            pty=terminal,
+        )
 
     def attach(client: DaemonClient, message: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         return client.stream("attach", **_selector(message))
