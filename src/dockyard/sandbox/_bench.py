@@ -2,7 +2,8 @@
 real runtime (`SandboxService` over a real store; no HTTP), written as JSON.
 
 Measures: warm-pool create and cold create latency (at the service), pause -> resume,
-hibernate + wake with a given amount of Python state restored, sustained creations per
+hibernate + wake with a given amount of Python state restored, a snapshot of that state
+and sandboxes started (and forked) from it, sustained creations per
 second (concurrent clients, each creating a sandbox, running a command in it and killing
 it, while the pool refills), and idle memory per sandbox with many sandboxes alive at once
 (bounded by the memory the node has available).
@@ -23,7 +24,7 @@ from typing import Any
 
 from dockyard.node.registration import node_configs
 from dockyard.sandbox._kinds import NAMESPACE, WARM_POOL
-from dockyard.sandbox._service import SandboxService
+from dockyard.sandbox._service import Record, SandboxService
 from dockyard.scheduler.default import DefaultScheduler
 from dockyard.store import ObjectStore, format_time, utc_now
 
@@ -87,6 +88,38 @@ def _summary(values: list[float]) -> dict[str, float]:
             "mean_ms": round(statistics.fmean(values) * 1000, 2)}  # fmt: skip
 
 
+async def _first_execute_ok(record: Record, state_mb: int) -> bool:
+    """Whether the sandbox's default context has the benchmark's `blob` of state_mb MiB."""
+    check = [m async for m in record.client.stream("execute", code="len(blob)")]
+    return any(m.get("text") == str(state_mb << 20) for m in check)
+
+
+async def _snapshot_and_fork(
+    service: SandboxService, source: Record, state_mb: int
+) -> dict[str, Any]:
+    """Snapshot a sandbox holding `state_mb` MiB of Python state, start one sandbox from the
+    snapshot, and fork it four times; each copy is timed up to its first execute that finds
+    the state."""
+    t = time.perf_counter()
+    snapshot = await service.snapshot(TENANT, source.sandbox_id)
+    t_s = time.perf_counter()
+    copy = await service.create(TENANT, snapshot.snapshot_id)
+    restored = await _first_execute_ok(copy, state_mb)
+    t_c = time.perf_counter()
+    forks = await service.fork(TENANT, source.sandbox_id, count=4)
+    started = [f for f in forks if isinstance(f, Record)]
+    checks = await asyncio.gather(*(_first_execute_ok(f, state_mb) for f in started))
+    t_f = time.perf_counter()
+    for record in (copy, *started):
+        await service.kill(TENANT, record.sandbox_id)
+    service.delete_snapshot(TENANT, snapshot.snapshot_id)
+    return {"state_mb": state_mb, "archive_mb": round(snapshot.size_bytes / (1 << 20), 1),
+            "snapshot_ms": round((t_s - t) * 1000, 1),
+            "create_from_snapshot_and_first_execute_ms": round((t_c - t_s) * 1000, 1),
+            "fork_4_and_first_executes_ms": round((t_f - t_c) * 1000, 1),
+            "restored": restored and len(started) == 4 and all(checks)}  # fmt: skip
+
+
 async def _run(
     root: Path, samples: int, pool: int, seconds: float, idle: int, state_mb: int, workers: int
 ) -> dict[str, Any]:
@@ -145,6 +178,7 @@ async def _run(
         results["hibernate_wake"] = {"state_mb": state_mb, "hibernate_ms": round((t_h - t) * 1000, 1),
                                      "wake_and_first_execute_ms": round((t_w - t_h) * 1000, 1),
                                      "total_ms": round((t_w - t) * 1000, 1), "restored": restored}  # fmt: skip
+        results["snapshot_fork"] = await _snapshot_and_fork(service, record, state_mb)
         await service.kill(TENANT, record.sandbox_id)
 
         await service.fill_pools()

@@ -1,5 +1,6 @@
 """The E2B control-plane API (the part the SDKs reach through ``E2B_API_URL``): create,
-get, list, kill, timeout, pause, connect/resume, plus Dockyard's hibernate.
+get, list, kill, timeout, pause, connect/resume, snapshots (create, list, delete, and
+create a sandbox from one), fork, plus Dockyard's hibernate.
 
 Sandbox feature, HTTP side. Every request carries ``X-API-Key``; its tenant (see `_keys`)
 scopes every lookup, so another tenant's sandbox is simply not found. Errors are E2B's JSON
@@ -23,10 +24,12 @@ from dockyard.sandbox._service import (
     SandboxUnavailable,
     _iso,
 )
+from dockyard.sandbox._snapshots import Snapshot
 
 #: Paths this router authenticates itself (X-API-Key instead of Dockyard's bearer token).
-CONTROL_PREFIXES = ("/sandboxes", "/v2/sandboxes")
+CONTROL_PREFIXES = ("/sandboxes", "/v2/sandboxes", "/snapshots", "/templates")
 _MAX_TIMEOUT_SECONDS = 24 * 3600
+_MAX_PAGE = 1000
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -59,6 +62,33 @@ def detail_body(record: Record) -> dict[str, Any]:
         "metadata": record.metadata,
         "allowInternetAccess": record.network,
     }
+
+
+def snapshot_body(snapshot: Snapshot) -> dict[str, Any]:
+    return {"snapshotID": snapshot.snapshot_id, "names": list(snapshot.names)}
+
+
+def _field(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
+    """`body[name]` when it is a `kind` (or absent: `default`), else ValueError naming it."""
+    value = body.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{name}: must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name}: must be an integer, got {text!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name}: must be between {low} and {high}, got {value}")
+    return value
 
 
 def _timeout(body: dict[str, Any], default: int | None) -> int | None:
@@ -180,6 +210,71 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
             resumed = await service.resume(tenant, sandbox_id, _timeout(body, None))
             record = service.get(tenant, sandbox_id)
             return JSONResponse(detail_body(record), status_code=201 if resumed else 200)
+
+        return await handle(request, action)
+
+    @router.post("/sandboxes/{sandbox_id}/snapshots", status_code=201)
+    async def create_snapshot(sandbox_id: str, request: Request) -> Response:
+        async def action(tenant: str, body: dict[str, Any]) -> Response:
+            snapshot = await service.snapshot(
+                tenant,
+                sandbox_id,
+                name=_field(body, "name", str, None) or None,
+                memory=_field(body, "memory", bool, True),
+            )
+            return JSONResponse(snapshot_body(snapshot), status_code=201)
+
+        return await handle(request, action)
+
+    @router.get("/snapshots")
+    async def list_snapshots(request: Request) -> Response:
+        """Oldest first, ``limit`` a page; ``x-next-token`` says where the next page
+        starts (an offset into the list)."""
+
+        async def action(tenant: str, body: dict[str, Any]) -> Response:
+            limit = _int_query(request, "limit", 100, 1, _MAX_PAGE)
+            start = _int_query(request, "nextToken", 0, 0, 1 << 31)
+            source = request.query_params.get("sandboxID")
+            name = request.query_params.get("name")
+            found = [
+                s
+                for s in service.list_snapshots(tenant)
+                if (source is None or s.source == source) and (name is None or s.answers_to(name))
+            ]
+            page = found[start : start + limit]
+            headers = {"x-next-token": str(start + limit)} if start + limit < len(found) else {}
+            return JSONResponse([snapshot_body(s) for s in page], headers=headers)
+
+        return await handle(request, action)
+
+    @router.delete("/templates/{template_id}", status_code=204)
+    async def delete_template(template_id: str, request: Request) -> Response:
+        """Deletes snapshots only; SandboxTemplates are managed through Dockyard's API."""
+
+        async def action(tenant: str, body: dict[str, Any]) -> Response:
+            if not service.delete_snapshot(tenant, template_id):
+                return error(404, f"snapshot {template_id!r} not found")
+            return Response(status_code=204)
+
+        return await handle(request, action)
+
+    @router.post("/sandboxes/{sandbox_id}/fork", status_code=201)
+    async def fork(sandbox_id: str, request: Request) -> Response:
+        async def action(tenant: str, body: dict[str, Any]) -> Response:
+            started = await service.fork(
+                tenant,
+                sandbox_id,
+                count=_field(body, "count", int, 1),
+                timeout_seconds=_timeout(body, None),
+            )
+            results: list[dict[str, Any]] = []
+            for item in started:
+                if isinstance(item, Record):
+                    results.append({"sandbox": created_body(item)})
+                else:
+                    code = 503 if isinstance(item, SandboxUnavailable) else 500
+                    results.append({"error": {"code": code, "message": str(item)}})
+            return JSONResponse(results, status_code=201)
 
         return await handle(request, action)
 

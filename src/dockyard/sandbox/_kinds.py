@@ -1,10 +1,11 @@
 """The agent-sandbox kinds (``agents.x-k8s.io/v1alpha1``): Sandbox, SandboxTemplate,
-SandboxWarmPool and SandboxClaim.
+SandboxWarmPool, SandboxClaim and SandboxSnapshot.
 
 Feature layer, API side. A SandboxTemplate says what a sandbox gets (resources, env, start
 command, network, home quota, timeout); a SandboxWarmPool keeps ``replicas`` sandboxes of a
 template started and unclaimed; a SandboxClaim (or an E2B create) takes one, or starts one
-cold when the pool is empty; the Sandbox object records one sandbox's life. Field names
+cold when the pool is empty; the Sandbox object records one sandbox's life; a SandboxSnapshot records a saved copy of a
+sandbox that new sandboxes start from (E2B's snapshots and forks). Field names
 follow kubernetes-sigs/agent-sandbox where it has them.
 """
 
@@ -21,6 +22,7 @@ SANDBOX = f"{API_VERSION}/Sandbox"
 TEMPLATE = f"{API_VERSION}/SandboxTemplate"
 WARM_POOL = f"{API_VERSION}/SandboxWarmPool"
 CLAIM = f"{API_VERSION}/SandboxClaim"
+SNAPSHOT = f"{API_VERSION}/SandboxSnapshot"
 
 #: Where the control plane keeps its sandbox objects (tenants are told apart by label).
 NAMESPACE = "default"
@@ -166,5 +168,39 @@ class SandboxClaim(Resource):
     status: SandboxClaimStatus = Field(default_factory=SandboxClaimStatus)
 
 
-for _kind in (Sandbox, SandboxTemplate, SandboxWarmPool, SandboxClaim):
+class SandboxSnapshotSpec(ApiModel):
+    """What a new sandbox started from the snapshot gets: the source's template shape
+    (kept here, so the snapshot outlives changes to its template), env and network; and
+    whether the code contexts' state was saved (``memory``) or only the home directory."""
+
+    source_sandbox_id: str
+    template_ref: TemplateRef
+    names: list[str] = Field(default_factory=list)
+    memory: bool = True
+    env: dict[str, str] = Field(default_factory=dict)
+    allow_internet_access: bool = False
+    shape: dict[str, Any] = Field(default_factory=dict)
+
+
+class SandboxSnapshotStatus(ApiModel):
+    created_at: str | None = None
+    #: Globals of each code context that could not be saved (they are missing on start).
+    unsaved_names: dict[str, list[str]] | None = None
+    size_bytes: int = 0
+
+
+class SandboxSnapshot(Resource):
+    API_VERSION = API_VERSION
+    KIND = "SandboxSnapshot"
+    PLURAL = "sandboxsnapshots"
+    NAMESPACED = True
+    SHORT_NAMES = ("sbs",)
+
+    api_version: str = API_VERSION
+    kind: str = "SandboxSnapshot"
+    spec: SandboxSnapshotSpec
+    status: SandboxSnapshotStatus = Field(default_factory=SandboxSnapshotStatus)
+
+
+for _kind in (Sandbox, SandboxTemplate, SandboxWarmPool, SandboxClaim, SandboxSnapshot):
     register_kind(_kind)

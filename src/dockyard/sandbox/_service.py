@@ -57,6 +57,7 @@ from dockyard.sandbox._kinds import (
     WARM_POOL,
     Phase,
 )
+from dockyard.sandbox._snapshots import Snapshot, SnapshotCatalog, check_name, new_snapshot_id
 from dockyard.sandbox._templates import Shape, TemplateShapes
 from dockyard.sandbox.runtime import (
     Box,
@@ -83,6 +84,10 @@ _REFILL_CONCURRENCY = 16
 #: Threads for blocking sandbox work (starts, kills, clean-ups): enough for every refill
 #: and as many clean-ups at once.
 _WORKER_THREADS = 48
+#: Most sandboxes one fork request starts (E2B's limit).
+MAX_FORKS = 20
+#: Room a snapshot archive gets beyond the sandbox's home quota and memory limit.
+_ARCHIVE_SLACK_BYTES = 64 << 20
 
 
 class SandboxConflict(Exception):
@@ -198,6 +203,8 @@ class SandboxService:
         # so that making and removing one per sandbox costs no disk inode allocation.
         self.boxes_dir = runtime_root(self.root, "sandboxes", self.root / "boxes")
         self.snapshots_dir = self.root / "snapshots"
+        #: Saved sandboxes new ones start from (E2B snapshots), and the copies forks use.
+        self.snapshots = SnapshotCatalog(store, self.root / "saved")
         self.node_dir = self.root / "node"
         self.node_files: NodeFiles | None = None
         self.nursery_dir = self.root / "nursery"
@@ -225,9 +232,10 @@ class SandboxService:
     async def start(self) -> None:
         """Prepare the node, adopt sandboxes that outlived the last control plane, and
         start the pool/timeout loop."""
-        for path in (self.root, self.boxes_dir, self.snapshots_dir):
+        for path in (self.root, self.boxes_dir, self.snapshots_dir, self.snapshots.directory):
             path.mkdir(parents=True, exist_ok=True)
             os.chmod(path, 0o711)
+        self.snapshots.sweep()
         self.node_files = await self._blocking(prepare_node, self.node_dir)
         self.nursery = await self._blocking(self._open_nursery, self.node_files)
         self._adopt_all()
@@ -458,11 +466,27 @@ class SandboxService:
         auto_pause: bool | None = None,
     ) -> Record:
         """A running sandbox for `tenant`: claimed from the template's warm pool when one
-        is ready, else started cold. Raises NotFoundError for an unknown template."""
+        is ready, else started cold. `template` may also name one of the tenant's
+        snapshots: the sandbox then starts cold from it. Raises NotFoundError for an
+        unknown template."""
         shape = self.templates.resolve(template)
         if shape is None:
-            raise NotFoundError(
-                f"template {template!r} not found", kind="SandboxTemplate", name=template
+            snapshot = self.snapshots.find(tenant, template)
+            if snapshot is None:
+                raise NotFoundError(
+                    f"template {template!r} not found", kind="SandboxTemplate", name=template
+                )
+            return await self._create_restored(
+                tenant,
+                snapshot.shape,
+                self.snapshots.archive(snapshot.snapshot_id),
+                env={**snapshot.env, **(env or {})},
+                network=snapshot.network
+                if allow_internet_access is None
+                else allow_internet_access,
+                timeout_seconds=timeout_seconds,
+                metadata=metadata,
+                auto_pause=auto_pause,
             )
         network = (
             shape.allow_internet_access if allow_internet_access is None else allow_internet_access
@@ -477,6 +501,37 @@ class SandboxService:
             if env:
                 record.env = dict(env)
                 await record.client.call("set_env", envs=record.env)
+        return await self._activate(record, tenant, timeout_seconds, metadata, auto_pause)
+
+    async def _create_restored(
+        self,
+        tenant: str,
+        shape: Shape,
+        archive: Path,
+        *,
+        env: dict[str, str],
+        network: bool,
+        timeout_seconds: int | None,
+        metadata: dict[str, str] | None,
+        auto_pause: bool | None,
+    ) -> Record:
+        """A running sandbox for `tenant` started cold from a snapshot `archive`."""
+        record = self._new_record(shape, network)
+        record.env = dict(env)
+        await self._boot(record, restore=archive)
+        return await self._activate(record, tenant, timeout_seconds, metadata, auto_pause)
+
+    async def _activate(
+        self,
+        record: Record,
+        tenant: str,
+        timeout_seconds: int | None,
+        metadata: dict[str, str] | None,
+        auto_pause: bool | None,
+    ) -> Record:
+        """Hand the started `record` to `tenant`: running from now, recorded in the store
+        (a failure to record drops the sandbox)."""
+        shape = record.shape
         now = self.clock()
         record.tenant = tenant
         record.phase = "Running"
@@ -589,12 +644,8 @@ class SandboxService:
                 raise SandboxConflict(f"sandbox {sandbox_id} is {record.phase.lower()}")
             if record.phase == "Paused":
                 await self._blocking(record.box.thaw)
-            archive = self.snapshots_dir / f"{sandbox_id}.tar"
-            partial = archive.with_suffix(".partial")
-            limit = record.shape.disk_bytes + record.shape.memory_bytes + (64 << 20)
             record.snapshot = True
-            header = await record.client.snapshot(partial, limit)
-            os.replace(partial, archive)
+            header = await self._save_copy(record, self.snapshots_dir / f"{sandbox_id}.tar")
             await self._blocking(record.box.kill)
             record.box = None
             self._unplace(record)  # on disk only: it holds no node's capacity
@@ -606,6 +657,117 @@ class SandboxService:
     async def _wake(self, record: Record) -> None:
         archive = self.snapshots_dir / f"{record.sandbox_id}.tar"
         await self._boot(record, restore=archive if archive.exists() else None)
+
+    async def _save_copy(self, record: Record, target: Path, memory: bool = True) -> dict[str, Any]:
+        """Write the running sandbox's archive to `target`, whole or not at all (the caller
+        holds the record's lock); returns the daemon's header (``unsaved`` names)."""
+        partial = target.with_name(f"{target.name}.{os.urandom(4).hex()}.partial")
+        limit = record.shape.disk_bytes + record.shape.memory_bytes + _ARCHIVE_SLACK_BYTES
+        try:
+            header: dict[str, Any] = await record.client.snapshot(partial, limit, memory)
+            os.replace(partial, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+        return header
+
+    async def _copy_running(self, record: Record, target: Path, memory: bool) -> dict[str, Any]:
+        """`_save_copy` of a running or paused sandbox that goes on as it was: a paused
+        one is thawed for the copy and frozen again."""
+        async with record.lock:
+            if record.phase not in ("Running", "Paused") or record.box is None:
+                raise SandboxConflict(f"sandbox {record.sandbox_id} is {record.phase.lower()}")
+            paused = record.phase == "Paused"
+            if paused:
+                await self._blocking(record.box.thaw)
+            try:
+                return await self._save_copy(record, target, memory)
+            finally:
+                if paused and record.box is not None:
+                    await self._blocking(record.box.freeze)
+
+    # --- snapshots and forks ----------------------------------------------------------------
+
+    async def snapshot(
+        self, tenant: str, sandbox_id: str, name: str | None = None, memory: bool = True
+    ) -> Snapshot:
+        """Save the sandbox as a snapshot new sandboxes can start from; it goes on running
+        (or paused) as it was. A `name` the tenant already gave a snapshot gets the new
+        contents under that snapshot's id. Without `memory` only the home directory is
+        saved."""
+        if name is not None:
+            check_name(name)
+        record = self.get(tenant, sandbox_id)
+        existing = self.snapshots.find(tenant, name) if name else None
+        snapshot_id = existing.snapshot_id if existing else new_snapshot_id()
+        archive = self.snapshots.archive(snapshot_id)
+        header = await self._copy_running(record, archive, memory)
+        snapshot = Snapshot(
+            snapshot_id=snapshot_id,
+            tenant=tenant,
+            source=sandbox_id,
+            shape=record.shape,
+            names=(name,) if name else (),
+            memory=memory,
+            env=dict(record.env),
+            network=record.network,
+            created_at=self.clock(),
+            unsaved={k: list(v) for k, v in (header.get("unsaved") or {}).items() if v},
+            size_bytes=archive.stat().st_size,
+        )
+        try:
+            self.snapshots.save(snapshot)
+        except BaseException:
+            if existing is None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(archive)
+            raise
+        return snapshot
+
+    def list_snapshots(self, tenant: str) -> builtins.list[Snapshot]:
+        return self.snapshots.list(tenant)
+
+    def delete_snapshot(self, tenant: str, ref: str) -> bool:
+        """Delete the tenant's snapshot with id or name `ref`; False when there is none.
+        Sandboxes started from it keep running."""
+        return self.snapshots.delete(tenant, ref)
+
+    async def fork(
+        self, tenant: str, sandbox_id: str, count: int = 1, timeout_seconds: int | None = None
+    ) -> builtins.list[Record | Exception]:
+        """Start `count` copies of the sandbox (home, code contexts, history, env and
+        metadata), each from the same saved copy; the sandbox goes on as it was. One entry
+        per copy: its record, or why it did not start."""
+        if not 1 <= count <= MAX_FORKS:
+            raise ValueError(f"count: must be between 1 and {MAX_FORKS}, got {count}")
+        record = self.get(tenant, sandbox_id)
+        archive = self.snapshots.directory / f"fork-{new_snapshot_id()}.tar"
+        await self._copy_running(record, archive, memory=True)
+        try:
+            started = await asyncio.gather(
+                *(
+                    self._create_restored(
+                        tenant,
+                        record.shape,
+                        archive,
+                        env=dict(record.env),
+                        network=record.network,
+                        timeout_seconds=timeout_seconds or record.timeout_seconds,
+                        metadata=dict(record.metadata),
+                        auto_pause=record.auto_pause,
+                    )
+                    for _ in range(count)
+                ),
+                return_exceptions=True,
+            )
+        finally:
+            # Each copy unpacked it before its daemon answered; none needs it now.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(archive)
+        for item in started:
+            if isinstance(item, BaseException) and not isinstance(item, Exception):
+                raise item  # cancelled: not a start that failed
+        return [item for item in started if isinstance(item, Record | Exception)]
 
     # --- persistence ------------------------------------------------------------------------
 

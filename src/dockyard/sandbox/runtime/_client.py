@@ -162,10 +162,11 @@ class DaemonClient:
         finally:
             channel.close()
 
-    async def snapshot(self, target: Path, limit_bytes: int) -> dict[str, Any]:
+    async def snapshot(self, target: Path, limit_bytes: int, memory: bool = True) -> dict[str, Any]:
         """Write the sandbox's snapshot archive to `target` (at most `limit_bytes`); returns
-        the header (``unsaved`` names per context)."""
-        channel = await self._open({"op": "snapshot"})
+        the header (``unsaved`` names per context). Without `memory` the archive holds the
+        home directory only, not the code contexts' globals or the command history."""
+        channel = await self._open({"op": "snapshot", "memory": memory})
         try:
             header = await self._line(channel)
             written = 0

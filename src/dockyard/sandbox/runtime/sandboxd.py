@@ -976,13 +976,15 @@ def op_context_restart(conn: Conn, request: dict[str, Any]) -> None:
 def op_snapshot(conn: Conn, request: dict[str, Any]) -> None:
     """Save every live context's globals under STATE_DIR, then stream a tar of the home
     and STATE_DIR. Header: ``{"final", "size": -1, "unsaved": {ctx: [names]}, "history"}``;
-    the archive follows until the connection closes."""
+    the archive follows until the connection closes. With ``"memory": false`` no context
+    and no history is saved (a sandbox restored from it starts with the home only)."""
     os.makedirs(STATE_DIR, exist_ok=True)
     for name in os.listdir(STATE_DIR):
         os.unlink(os.path.join(STATE_DIR, name))
     unsaved: dict[str, list[str]] = {}
+    memory = request.get("memory") is not False
     with CONTEXTS_LOCK:
-        kernels = list(CONTEXTS.values())
+        kernels = list(CONTEXTS.values()) if memory else []
     contexts = []
     for kernel in kernels:
         with kernel.lock:
@@ -993,8 +995,10 @@ def op_snapshot(conn: Conn, request: dict[str, Any]) -> None:
             event = kernel.event()
             unsaved[kernel.id] = list(event.get("unsaved") or [])
     with open(f"{STATE_DIR}/meta.json", "w") as meta:
-        json.dump({"contexts": contexts, "history": HISTORY}, meta)
-    conn.send({"final": True, "size": -1, "unsaved": unsaved, "history": len(HISTORY)})
+        json.dump({"contexts": contexts, "history": HISTORY if memory else []}, meta)
+    conn.send(
+        {"final": True, "size": -1, "unsaved": unsaved, "history": len(HISTORY) if memory else 0}
+    )
     tar = Children.spawn(
         ["tar", "-C", "/", "-cf", "-", HOME.lstrip("/"), STATE_DIR.lstrip("/")],
         stdout=subprocess.PIPE,
