@@ -62,6 +62,7 @@ from dockyard.node.sandbox.isolation import (
     seccomp_program,
     userland_args,
 )
+from dockyard.sandbox.runtime._limits import raise_limits
 
 log = logging.getLogger(__name__)
 
@@ -473,7 +474,9 @@ def _compile(source: Path, target: Path) -> Path:
 
 def prepare_node(directory: Path) -> NodeFiles:
     """Write the seccomp program and the compiled daemon and kernel under `directory`
-    (once per control-plane start; readable by the sandbox user)."""
+    (once per control-plane start; readable by the sandbox user), and raise the per-user
+    kernel limits all sandboxes share (see `_limits`)."""
+    raise_limits()
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o755)
     seccomp = directory / "seccomp.bpf"

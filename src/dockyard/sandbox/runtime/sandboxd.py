@@ -693,7 +693,11 @@ class Watcher:
         self._announced: list[dict[str, str]] = []
         self.fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if self.fd < 0:
-            raise Failure("internal", f"inotify: {os.strerror(self._errno())}")
+            raise Failure(
+                "internal",
+                f"cannot watch: inotify: {os.strerror(self._errno())} (the host's "
+                "fs.inotify.max_user_instances is shared by every sandbox on it)",
+            )
         self.dirs: dict[int, str] = {}
         try:
             self._add(path, "", announce=False)
