@@ -206,13 +206,13 @@ def _inference_stage(console: Console, url: str, token: str) -> bool:
 
 
 def _agent_stage(console: Console, url: str, data_dir: Path) -> bool:
-    console.rule("Agent sandbox: the E2B SDK runs code, the sandbox hibernates and wakes")
+    console.rule("Agent sandbox: the E2B SDK runs code; hibernate, wake, fork")
     try:
         from dockyard.sandbox.demo import run_agent_stage
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         console.print(f"[yellow]skipped: {exc}[/yellow]")
         return True
-    with console.status("creating a sandbox, running code, hibernating, waking…"):
+    with console.status("creating a sandbox, running code, hibernating, waking, forking…"):
         try:
             shown = run_agent_stage(url, data_dir)
         except ImportError as exc:
@@ -226,6 +226,10 @@ def _agent_stage(console: Console, url: str, data_dir: Path) -> bool:
     table.add_row("run code: sum of squares 0..9", str(shown["before"]))
     table.add_row("after hibernate + wake: same variables", str(shown["after_wake"]))
     table.add_row("file written before hibernation", str(shown["file_after_wake"]))
+    table.add_row(
+        "fork x2, each appends to the list: its length",
+        f"{' / '.join(shown['forks_rows'])} (the source's: {shown['source_rows']})",
+    )
     console.print(table)
     return bool(shown["ok"])
 

@@ -1,5 +1,6 @@
 """The agent stage of ``dockyard demo``: an E2B SDK session against a running Dockyard
-server that runs code, hibernates the sandbox, wakes it and shows its state restored.
+server that runs code, hibernates the sandbox, wakes it and shows its state restored, then
+forks it into two sandboxes that go on from that state independently.
 
 Needs the ``e2b-code-interpreter`` package (in Dockyard's ``dev`` extra).
 """
@@ -18,7 +19,8 @@ from dockyard.sandbox._keys import issue_key
 def run_agent_stage(url: str, data_dir: Path) -> dict[str, Any]:
     """Drive one sandbox through the unmodified E2B SDK at `url` (the server's address;
     `data_dir` is its data directory, where a demo API key is issued). Returns what was
-    shown: the sandbox id, outputs before and after hibernation, names not saved."""
+    shown: the sandbox id, outputs before and after hibernation, names not saved, and the
+    length of a list each fork appended to (the source's stays as it was)."""
     from e2b_code_interpreter import Sandbox  # type: ignore[import-untyped]
 
     key = issue_key(data_dir, "demo")
@@ -35,13 +37,26 @@ def run_agent_stage(url: str, data_dir: Path) -> dict[str, Any]:
         woken = Sandbox.connect(sbx.sandbox_id)
         after = woken.run_code("sum(rows), math.sqrt(rows[4])").text
         notes = woken.files.read("notes.txt")
+        forks = [f for f in woken.fork(count=2) if isinstance(f, Sandbox)]
+        try:
+            grown = [f.run_code(f"rows.append({n})\nlen(rows)").text for n, f in enumerate(forks)]
+            source_rows = woken.run_code("len(rows)").text
+        finally:
+            for fork in forks:
+                fork.kill()
         return {
             "sandbox": sbx.sandbox_id,
             "before": before,
             "after_wake": after,
             "file_after_wake": notes,
             "unsaved": reply.json().get("unsaved"),
-            "ok": before == "285" and after == "(285, 4.0)" and notes.startswith("written"),
+            "forks_rows": grown,
+            "source_rows": source_rows,
+            "ok": before == "285"
+            and after == "(285, 4.0)"
+            and notes.startswith("written")
+            and grown == ["11", "11"]
+            and source_rows == "10",
         }
     finally:
         sbx.kill()
