@@ -1,6 +1,6 @@
 """The E2B control-plane API (the part the SDKs reach through ``E2B_API_URL``): create,
-get, list, kill, timeout, pause, connect/resume, snapshots (create, list, delete, and
-create a sandbox from one), fork, plus Dockyard's hibernate.
+get, list, kill, timeout, pause, connect/resume, metrics, snapshots (create, list, delete,
+and create a sandbox from one), fork, plus Dockyard's hibernate.
 
 Sandbox feature, HTTP side. Every request carries ``X-API-Key``; its tenant (see `_keys`)
 scopes every lookup, so another tenant's sandbox is simply not found. Errors are E2B's JSON
@@ -160,6 +160,37 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
 
     router.add_api_route("/sandboxes", listing, methods=["GET"])
     router.add_api_route("/v2/sandboxes", listing, methods=["GET"])
+
+    @router.get("/sandboxes/metrics")
+    async def many_metrics(request: Request) -> Response:
+        """The newest sample of each sandbox in ``sandbox_ids`` (comma-separated)."""
+
+        async def action(tenant: str, body: dict[str, Any]) -> Response:
+            ids = [
+                i
+                for value in request.query_params.getlist("sandbox_ids")
+                for i in value.split(",")
+                if i
+            ]
+            latest = service.latest_metrics(tenant, ids)
+            return JSONResponse({"sandboxes": {k: m.to_json() for k, m in latest.items()}})
+
+        return await handle(request, action)
+
+    @router.get("/sandboxes/{sandbox_id}/metrics")
+    async def metrics(sandbox_id: str, request: Request) -> Response:
+        """CPU, memory and disk samples (every 5 s while it runs) between ``start`` and
+        ``end``, seconds since the epoch."""
+
+        async def action(tenant: str, body: dict[str, Any]) -> Response:
+            start = _int_query(request, "start", -1, 0, 1 << 40)
+            end = _int_query(request, "end", -1, 0, 1 << 40)
+            found = await service.metrics(
+                tenant, sandbox_id, None if start < 0 else start, None if end < 0 else end
+            )
+            return JSONResponse([m.to_json() for m in found])
+
+        return await handle(request, action)
 
     @router.get("/sandboxes/{sandbox_id}")
     async def get(sandbox_id: str, request: Request) -> Response:

@@ -57,6 +57,7 @@ from dockyard.sandbox._kinds import (
     WARM_POOL,
     Phase,
 )
+from dockyard.sandbox._metrics import INTERVAL_SECONDS, Metric, MetricsHistory, Usage, read_usage
 from dockyard.sandbox._snapshots import Snapshot, SnapshotCatalog, check_name, new_snapshot_id
 from dockyard.sandbox._templates import Shape, TemplateShapes
 from dockyard.sandbox.runtime import (
@@ -135,6 +136,8 @@ class Record:
     #: Whether a snapshot archive of it may be on disk (it was hibernated, or it was
     #: adopted from an earlier control plane); `_forget` removes it then.
     snapshot: bool = False
+    #: CPU, memory and disk samples while it runs for a tenant (None before).
+    metrics: MetricsHistory | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -220,6 +223,7 @@ class SandboxService:
         self._refill_slots = asyncio.Semaphore(_REFILL_CONCURRENCY)
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        self._sampled_at = 0.0
         self._workers = ThreadPoolExecutor(_WORKER_THREADS, thread_name_prefix="sandbox")
 
     async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -351,6 +355,8 @@ class SandboxService:
         if shape is None or not status.get("stateDir"):
             return None
 
+        tenant = (obj["metadata"].get("labels") or {}).get(TENANT_LABEL) or None
+
         def ts(value: str | None) -> float:
             return (
                 datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else 0.0
@@ -360,7 +366,7 @@ class SandboxService:
             sandbox_id=name,
             shape=shape,
             state_dir=Path(status["stateDir"]),
-            tenant=(obj["metadata"].get("labels") or {}).get(TENANT_LABEL) or None,
+            tenant=tenant,
             phase=status.get("phase", "Running"),
             token=status.get("envdAccessToken") or "",
             started_at=ts(status.get("startedAt")),
@@ -374,6 +380,7 @@ class SandboxService:
             paused_at=ts(status.get("pausedAt")) or None,
             node=status.get("node") or None,
             snapshot=True,
+            metrics=MetricsHistory(ts(status.get("startedAt"))) if tenant else None,
         )
 
     # --- starting sandboxes ---------------------------------------------------------------
@@ -541,6 +548,7 @@ class SandboxService:
         record.end_at = now + record.timeout_seconds
         record.auto_pause = shape.auto_pause if auto_pause is None else auto_pause
         record.metadata = dict(metadata or {})
+        record.metrics = MetricsHistory(now)
         try:
             self.store.create(SANDBOX, record.to_object())
         except Exception:
@@ -821,9 +829,56 @@ class SandboxService:
                 await self._expire()
                 self._refill()
                 self._report_pools()
+                if time.monotonic() - self._sampled_at >= INTERVAL_SECONDS:
+                    self._sampled_at = time.monotonic()
+                    await self._sample([r for r in self.records.values() if r.phase == "Running"])
             except Exception:
                 log.exception("sandbox loop failed")
             await asyncio.sleep(_LOOP_SECONDS)
+
+    # --- metrics ------------------------------------------------------------------------------
+
+    async def _sample(self, records: builtins.list[Record]) -> None:
+        """Add a sample to each running tenant sandbox's metrics (read on a worker)."""
+        wanted = [r for r in records if r.box is not None and r.metrics is not None]
+        if not wanted:
+            return
+
+        def read_all() -> builtins.list[Usage | None]:
+            return [read_usage(r.box.cgroup) if r.box is not None else None for r in wanted]
+
+        usages = await self._blocking(read_all)
+        now = self.clock()
+        for record, usage in zip(wanted, usages, strict=True):
+            if usage is not None and record.metrics is not None and record.phase == "Running":
+                shape = record.shape
+                record.metrics.add(now, usage, shape.cpu_millis, shape.memory_bytes)
+
+    async def metrics(
+        self, tenant: str, sandbox_id: str, start: float | None = None, end: float | None = None
+    ) -> builtins.list[Metric]:
+        """The sandbox's samples between `start` and `end` (seconds since the epoch), oldest
+        first. A running sandbox whose newest sample is over a second old gets a fresh one
+        first, so a sandbox just created has one."""
+        record = self.get(tenant, sandbox_id)
+        history = record.metrics
+        if history is None:
+            return []
+        newest = history.samples[-1].timestamp if history.samples else None
+        if record.phase == "Running" and (newest is None or self.clock() - newest > 1.0):
+            await self._sample([record])
+        return history.between(start, end)
+
+    def latest_metrics(self, tenant: str, sandbox_ids: builtins.list[str]) -> dict[str, Metric]:
+        """The newest sample of each of the tenant's sandboxes named (unknown ones and
+        ones without a sample are left out)."""
+        out: dict[str, Metric] = {}
+        for sandbox_id in sandbox_ids:
+            record = self.records.get(sandbox_id)
+            history = record.metrics if record is not None and record.tenant == tenant else None
+            if history is not None and history.samples:
+                out[sandbox_id] = history.samples[-1]
+        return out
 
     def _report_pools(self) -> None:
         """Write each SandboxWarmPool's ready count and, when it cannot be refilled, why

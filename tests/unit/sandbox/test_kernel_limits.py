@@ -3,7 +3,6 @@ alone when the environment says so or the file cannot be written."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -25,12 +24,10 @@ def test_unreadable_or_unwritable_limits_are_reported_not_raised(tmp_path: Path)
     garbled = tmp_path / "garbled"
     garbled.write_text("many\n")
     assert raise_limit(garbled, 10) is None
-    if os.geteuid() == 0:
-        pytest.skip("root writes read-only files")
-    locked = tmp_path / "locked"
-    locked.write_text("5\n")
-    locked.chmod(0o444)
-    assert raise_limit(locked, 10) == 5
+    # A read-only kernel counter: nobody, root included, may write it.
+    counter = Path("/proc/sys/fs/file-nr")
+    in_effect = raise_limit(counter, 1 << 62)
+    assert in_effect is not None and in_effect < 1 << 62  # what it was, not what was asked
 
 
 def test_the_environment_keeps_the_hosts_limits(

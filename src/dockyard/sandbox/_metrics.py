@@ -1,0 +1,177 @@
+"""What a running sandbox uses: CPU, memory and home-directory disk, sampled every few
+seconds and kept for an hour (E2B's ``get_metrics``).
+
+Sandbox feature. Everything is read on the host, never from inside the sandbox:
+
+* CPU: cgroup v2's ``cpu.stat`` ``usage_usec``; on cgroup v1 (where Dockyard does not join
+  sandboxes to a cpuacct hierarchy) the user and system time of every process in the
+  sandbox's cgroup, plus what they collected from children they reaped. The percentage is
+  of the sandbox's CPU limit over the time since the previous sample.
+* Memory: the cgroup's usage, split into page cache (which includes the home tmpfs) and
+  the rest; the total is the sandbox's memory limit.
+* Disk: ``statvfs`` of the home directory, through ``/proc/<pid>/root`` of a process in
+  the sandbox's own mount namespace.
+
+Samples live in memory: a control-plane restart starts the series afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from dockyard.node.sandbox.isolation import PodCgroup
+
+#: How often the service samples each running sandbox (E2B samples every 5 s).
+INTERVAL_SECONDS = 5.0
+#: Samples kept per sandbox: an hour's worth.
+KEEP = 720
+_TICKS = os.sysconf("SC_CLK_TCK")
+_OWN_MOUNT_NS = os.readlink("/proc/self/ns/mnt")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Raw counters of one sandbox at one moment."""
+
+    cpu_seconds: float
+    memory_bytes: int
+    cache_bytes: int
+    disk_used: int
+    disk_total: int
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One sample, as E2B reports it."""
+
+    timestamp: float
+    cpu_count: int
+    cpu_used_pct: float
+    mem_used: int
+    mem_total: int
+    mem_cache: int
+    disk_used: int
+    disk_total: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "timestamp": datetime.fromtimestamp(self.timestamp, UTC)
+            .isoformat()
+            .replace("+00:00", "Z"),
+            "timestampUnix": int(self.timestamp),
+            "cpuCount": self.cpu_count,
+            "cpuUsedPct": self.cpu_used_pct,
+            "memUsed": self.mem_used,
+            "memTotal": self.mem_total,
+            "memCache": self.mem_cache,
+            "diskUsed": self.disk_used,
+            "diskTotal": self.disk_total,
+        }
+
+
+def _read(path: str) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 65536).decode()
+    finally:
+        os.close(fd)
+
+
+def _stat_fields(text: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        with contextlib.suppress(ValueError):
+            out[key] = int(value)
+    return out
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """utime + stime + cutime + cstime of `pid` (0 when it is gone)."""
+    try:
+        data = _read(f"/proc/{pid}/stat")
+    except OSError:
+        return 0.0
+    fields = data[data.rindex(")") + 2 :].split()
+    return sum(int(x) for x in fields[11:15]) / _TICKS
+
+
+def _inside(pids: list[int]) -> int | None:
+    """A pid of `pids` in a mount namespace other than this process's (the sandbox's)."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/ns/mnt") != _OWN_MOUNT_NS:
+                return pid
+    return None
+
+
+def read_usage(cgroup: PodCgroup, home: str = "/home/user") -> Usage | None:
+    """The sandbox's counters now; None when its cgroup is gone."""
+    pids = cgroup.pids()
+    if not pids:
+        return None
+    memory = cache = 0
+    cpu_seconds: float | None = None
+    for directory in cgroup.dirs:
+        base = str(directory)
+        with contextlib.suppress(OSError, ValueError):
+            memory = int(_read(f"{base}/memory.current"))  # v2
+            cache = _stat_fields(_read(f"{base}/memory.stat")).get("file", 0)
+        with contextlib.suppress(OSError, ValueError):
+            memory = int(_read(f"{base}/memory.usage_in_bytes"))  # v1
+            stat = _stat_fields(_read(f"{base}/memory.stat"))
+            cache = stat.get("total_cache", stat.get("cache", 0))
+        with contextlib.suppress(OSError, KeyError):
+            cpu_seconds = _stat_fields(_read(f"{base}/cpu.stat"))["usage_usec"] / 1e6  # v2
+    if cpu_seconds is None:
+        cpu_seconds = sum(_process_cpu_seconds(pid) for pid in pids)
+    disk_used = disk_total = 0
+    pid = _inside(pids)
+    if pid is not None:
+        with contextlib.suppress(OSError):
+            fs = os.statvfs(f"/proc/{pid}/root{home}")
+            disk_total = fs.f_blocks * fs.f_frsize
+            disk_used = (fs.f_blocks - fs.f_bfree) * fs.f_frsize
+    return Usage(cpu_seconds, memory, min(cache, memory), disk_used, disk_total)
+
+
+class MetricsHistory:
+    """One sandbox's samples, oldest first, at most `KEEP`."""
+
+    def __init__(self, started_at: float) -> None:
+        self.samples: deque[Metric] = deque(maxlen=KEEP)
+        self._previous: tuple[float, float] = (started_at, 0.0)  # (time, cpu seconds)
+
+    def add(self, now: float, usage: Usage, cpu_millis: int, memory_limit: int) -> Metric:
+        """Record `usage` read at `now`; the CPU percentage is over the time since the
+        previous sample (the first: since the sandbox started)."""
+        before, cpu_before = self._previous
+        cpus = max(1.0, cpu_millis / 1000)
+        elapsed = now - before
+        busy = max(0.0, usage.cpu_seconds - cpu_before)
+        pct = min(100.0, 100.0 * busy / (elapsed * cpus)) if elapsed > 0 else 0.0
+        self._previous = (now, usage.cpu_seconds)
+        metric = Metric(
+            timestamp=now,
+            cpu_count=max(1, cpu_millis // 1000),
+            cpu_used_pct=round(pct, 2),
+            mem_used=usage.memory_bytes - usage.cache_bytes,
+            mem_total=memory_limit,
+            mem_cache=usage.cache_bytes,
+            disk_used=usage.disk_used,
+            disk_total=usage.disk_total,
+        )
+        self.samples.append(metric)
+        return metric
+
+    def between(self, start: float | None, end: float | None) -> list[Metric]:
+        return [
+            m
+            for m in self.samples
+            if (start is None or m.timestamp >= start) and (end is None or m.timestamp <= end)
+        ]
