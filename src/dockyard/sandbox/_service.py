@@ -864,8 +864,8 @@ class SandboxService:
         history = record.metrics
         if history is None:
             return []
-        newest = history.samples[-1].timestamp if history.samples else None
-        if record.phase == "Running" and (newest is None or self.clock() - newest > 1.0):
+        newest = history.latest()
+        if record.phase == "Running" and (newest is None or self.clock() - newest.timestamp > 1.0):
             await self._sample([record])
         return history.between(start, end)
 
@@ -876,8 +876,9 @@ class SandboxService:
         for sandbox_id in sandbox_ids:
             record = self.records.get(sandbox_id)
             history = record.metrics if record is not None and record.tenant == tenant else None
-            if history is not None and history.samples:
-                out[sandbox_id] = history.samples[-1]
+            newest = history.latest() if history is not None else None
+            if newest is not None:
+                out[sandbox_id] = newest
         return out
 
     def _report_pools(self) -> None:
