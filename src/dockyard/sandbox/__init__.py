@@ -36,6 +36,7 @@ from dockyard.sandbox._kinds import (
 from dockyard.sandbox._service import (
     Record,
     SandboxConflict,
+    SandboxQuotaExceeded,
     SandboxService,
     SandboxUnavailable,
     SandboxUnschedulable,
@@ -75,6 +76,7 @@ __all__ = [
     "SandboxClaim",
     "SandboxConflict",
     "SandboxExtension",
+    "SandboxQuotaExceeded",
     "SandboxService",
     "SandboxTemplate",
     "SandboxUnavailable",

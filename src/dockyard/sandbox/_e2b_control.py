@@ -20,6 +20,7 @@ from dockyard.sandbox._service import (
     ENVD_VERSION,
     Record,
     SandboxConflict,
+    SandboxQuotaExceeded,
     SandboxService,
     SandboxUnavailable,
     _iso,
@@ -120,6 +121,8 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
             return error(404, str(exc.message if hasattr(exc, "message") else exc))
         except SandboxConflict as exc:
             return error(409, str(exc))
+        except SandboxQuotaExceeded as exc:
+            return error(429, str(exc))
         except SandboxUnavailable as exc:
             return error(503, str(exc))
         except (ValueError, TypeError) as exc:

@@ -87,6 +87,8 @@ _REFILL_CONCURRENCY = 16
 _WORKER_THREADS = 48
 #: Most sandboxes one fork request starts (E2B's limit).
 MAX_FORKS = 20
+#: Most snapshots a tenant keeps (each is an archive on the control plane's disk).
+MAX_SNAPSHOTS_PER_TENANT = 100
 #: Room a snapshot archive gets beyond the sandbox's home quota and memory limit.
 _ARCHIVE_SLACK_BYTES = 64 << 20
 
@@ -97,6 +99,10 @@ class SandboxConflict(Exception):
 
 class SandboxUnavailable(Exception):
     """The sandbox could not be started (HTTP 503 / 500)."""
+
+
+class SandboxQuotaExceeded(Exception):
+    """The tenant holds as much of something as it may (HTTP 429)."""
 
 
 class SandboxUnschedulable(SandboxUnavailable):
@@ -191,8 +197,10 @@ class SandboxService:
         data_dir: Path,
         clock: Callable[[], float] = time.time,
         placement: Placement | None = None,
+        max_snapshots: int = MAX_SNAPSHOTS_PER_TENANT,
     ) -> None:
         self.store = store
+        self.max_snapshots = max_snapshots
         self.templates = TemplateShapes(store)
         #: The platform's scheduler: cold starts and pool refills are placed through it
         #: (claims from a pool are placed already); None runs everything on this node.
@@ -674,6 +682,10 @@ class SandboxService:
         try:
             header: dict[str, Any] = await record.client.snapshot(partial, limit, memory)
             os.replace(partial, target)
+        except OSError as exc:  # the control plane's disk, e.g. full
+            raise SandboxUnavailable(
+                f"cannot write the copy of {record.sandbox_id}: {exc}"
+            ) from exc
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(partial)
@@ -707,6 +719,10 @@ class SandboxService:
             check_name(name)
         record = self.get(tenant, sandbox_id)
         existing = self.snapshots.find(tenant, name) if name else None
+        if existing is None and len(self.snapshots.list(tenant)) >= self.max_snapshots:
+            raise SandboxQuotaExceeded(
+                f"tenant holds {self.max_snapshots} snapshots, the most it may; delete one first"
+            )
         snapshot_id = existing.snapshot_id if existing else new_snapshot_id()
         archive = self.snapshots.archive(snapshot_id)
         header = await self._copy_running(record, archive, memory)

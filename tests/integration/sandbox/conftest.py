@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,12 +46,13 @@ def run_in_fresh_root(scenario: Callable[[Path], Awaitable[None]], timeout: floa
 
 @contextlib.asynccontextmanager
 async def running_service(
-    root: Path, placement: Placement | None = None
+    root: Path, placement: Placement | None = None, **options: Any
 ) -> AsyncIterator[SandboxService]:
-    """A started `SandboxService` over a real store in `root`; on leaving, every sandbox
-    still there is killed, the service stopped and the store closed."""
+    """A started `SandboxService` over a real store in `root` (`options` go to its
+    constructor); on leaving, every sandbox still there is killed, the service stopped and
+    the store closed."""
     store = ObjectStore(root / "state.db")
-    service = SandboxService(store, root, placement=placement)
+    service = SandboxService(store, root, placement=placement, **options)
     await service.start()
     try:
         yield service

@@ -5,6 +5,8 @@ plain HTTP; and a snapshot that outlives a restart of the sandbox service."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -14,7 +16,7 @@ from e2b import SandboxException
 from e2b_code_interpreter import AsyncSandbox, Sandbox
 from tests.integration.sandbox.conftest import run_in_fresh_root, running_service
 
-from dockyard.sandbox import Record
+from dockyard.sandbox import Record, SandboxQuotaExceeded, SandboxUnavailable, extension
 
 pytestmark = pytest.mark.usefixtures("e2b_env")
 
@@ -157,6 +159,13 @@ def test_tenancy_and_bad_input(e2b_http: httpx.Client, other_key: str) -> None:
             assert reply.status_code == 400 and field in reply.json()["message"], reply.text
         reply = e2b_http.get("/snapshots", params={"limit": "0"})
         assert reply.status_code == 400 and "limit" in reply.json()["message"]
+        assert extension.service is not None
+        extension.service.max_snapshots = 1  # the tenant holds one already
+        try:
+            reply = e2b_http.post(f"/sandboxes/{source.sandbox_id}/snapshots", json={})
+            assert reply.status_code == 429 and "1 snapshots" in reply.json()["message"]
+        finally:
+            extension.service.max_snapshots = 100
         # A refused request lost nothing.
         kept = e2b_http.get("/snapshots", params={"sandboxID": source.sandbox_id}).json()
         assert [s["snapshotID"] for s in kept] == [snapshot_id]
@@ -194,6 +203,48 @@ def test_fork_of_a_paused_sandbox_leaves_it_frozen() -> None:
             assert record.phase == "Paused" and record.box.frozen()
             assert list(service.snapshots.directory.iterdir()) == []
 
+    run_in_fresh_root(scenario)
+
+
+def test_snapshots_per_tenant_are_capped() -> None:
+    async def scenario(root: Path) -> None:
+        async with running_service(root, max_snapshots=2) as service:
+            record = await service.create("acme", "base", timeout_seconds=60)
+            await service.snapshot("acme", record.sandbox_id, name="one")
+            await service.snapshot("acme", record.sandbox_id)
+            with pytest.raises(SandboxQuotaExceeded, match="2 snapshots"):
+                await service.snapshot("acme", record.sandbox_id)
+            # New contents for a name it holds take no new place; other tenants are apart.
+            await service.snapshot("acme", record.sandbox_id, name="one")
+            theirs = await service.create("globex", "base", timeout_seconds=60)
+            await service.snapshot("globex", theirs.sandbox_id)
+            assert service.delete_snapshot("acme", "one")
+            await service.snapshot("acme", record.sandbox_id)
+            assert len(service.list_snapshots("acme")) == 2
+
+    run_in_fresh_root(scenario)
+
+
+def test_a_full_disk_fails_the_snapshot_and_keeps_nothing_half_written() -> None:
+    async def scenario(root: Path) -> None:
+        async with running_service(root) as service:
+            directory = service.snapshots.directory
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(directory)],
+                           check=True)  # fmt: skip
+            try:
+                record = await service.create("acme", "base", timeout_seconds=60)
+                await record.client.write_file("/home/user/big", os.urandom(3 << 20))
+                with pytest.raises(SandboxUnavailable, match="No space left"):
+                    await service.snapshot("acme", record.sandbox_id, name="big")
+                assert list(directory.iterdir()) == []
+                assert service.list_snapshots("acme") == []
+                # The sandbox goes on.
+                assert await record.client.read_file("/home/user/big") != b""
+            finally:
+                subprocess.run(["umount", str(directory)], check=True)
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
     run_in_fresh_root(scenario)
 
 
