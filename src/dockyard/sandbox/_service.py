@@ -656,12 +656,10 @@ class SandboxService:
         the names of globals that could not be saved, per context."""
         record = self.get(tenant, sandbox_id)
         async with record.lock:
-            if record.phase not in ("Running", "Paused") or record.box is None:
-                raise SandboxConflict(f"sandbox {sandbox_id} is {record.phase.lower()}")
-            if record.phase == "Paused":
-                await self._blocking(record.box.thaw)
             record.snapshot = True
-            header = await self._save_copy(record, self.snapshots_dir / f"{sandbox_id}.tar")
+            archive = self.snapshots_dir / f"{sandbox_id}.tar"
+            header = await self._copy_running(record, archive, then_freeze=False)
+            assert record.box is not None
             await self._blocking(record.box.kill)
             record.box = None
             self._unplace(record)  # on disk only: it holds no node's capacity
@@ -691,20 +689,26 @@ class SandboxService:
                 os.unlink(partial)
         return header
 
-    async def _copy_running(self, record: Record, target: Path, memory: bool) -> dict[str, Any]:
-        """`_save_copy` of a running or paused sandbox that goes on as it was: a paused
-        one is thawed for the copy and frozen again."""
-        async with record.lock:
-            if record.phase not in ("Running", "Paused") or record.box is None:
-                raise SandboxConflict(f"sandbox {record.sandbox_id} is {record.phase.lower()}")
-            paused = record.phase == "Paused"
-            if paused:
-                await self._blocking(record.box.thaw)
-            try:
-                return await self._save_copy(record, target, memory)
-            finally:
-                if paused and record.box is not None:
-                    await self._blocking(record.box.freeze)
+    async def _copy_running(
+        self, record: Record, target: Path, memory: bool = True, then_freeze: bool = True
+    ) -> dict[str, Any]:
+        """`_save_copy` of a running or paused sandbox (the caller holds the record's
+        lock). A paused one is thawed for the copy and frozen again, also when the copy
+        fails; with `then_freeze` False a copy that succeeded leaves it thawed (for
+        hibernation, which kills it next)."""
+        if record.phase not in ("Running", "Paused") or record.box is None:
+            raise SandboxConflict(f"sandbox {record.sandbox_id} is {record.phase.lower()}")
+        paused = record.phase == "Paused"
+        if paused:
+            await self._blocking(record.box.thaw)
+        copied = False
+        try:
+            header = await self._save_copy(record, target, memory)
+            copied = True
+            return header
+        finally:
+            if paused and record.box is not None and (then_freeze or not copied):
+                await self._blocking(record.box.freeze)
 
     # --- snapshots and forks ----------------------------------------------------------------
 
@@ -725,7 +729,8 @@ class SandboxService:
             )
         snapshot_id = existing.snapshot_id if existing else new_snapshot_id()
         archive = self.snapshots.archive(snapshot_id)
-        header = await self._copy_running(record, archive, memory)
+        async with record.lock:
+            header = await self._copy_running(record, archive, memory)
         snapshot = Snapshot(
             snapshot_id=snapshot_id,
             tenant=tenant,
@@ -766,7 +771,8 @@ class SandboxService:
             raise ValueError(f"count: must be between 1 and {MAX_FORKS}, got {count}")
         record = self.get(tenant, sandbox_id)
         archive = self.snapshots.directory / f"fork-{new_snapshot_id()}.tar"
-        await self._copy_running(record, archive, memory=True)
+        async with record.lock:
+            await self._copy_running(record, archive)
         try:
             started = await asyncio.gather(
                 *(

@@ -225,23 +225,31 @@ def test_snapshots_per_tenant_are_capped() -> None:
     run_in_fresh_root(scenario)
 
 
-def test_a_full_disk_fails_the_snapshot_and_keeps_nothing_half_written() -> None:
+def test_a_full_disk_fails_the_copy_and_keeps_nothing_half_written() -> None:
     async def scenario(root: Path) -> None:
         async with running_service(root) as service:
-            directory = service.snapshots.directory
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(directory)],
-                           check=True)  # fmt: skip
+            small = (service.snapshots.directory, service.snapshots_dir)
+            for directory in small:
+                subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
+                                str(directory)], check=True)  # fmt: skip
             try:
                 record = await service.create("acme", "base", timeout_seconds=60)
                 await record.client.write_file("/home/user/big", os.urandom(3 << 20))
                 with pytest.raises(SandboxUnavailable, match="No space left"):
                     await service.snapshot("acme", record.sandbox_id, name="big")
-                assert list(directory.iterdir()) == []
                 assert service.list_snapshots("acme") == []
-                # The sandbox goes on.
-                assert await record.client.read_file("/home/user/big") != b""
+                # A paused sandbox whose hibernation fails stays paused, and frozen.
+                await service.pause("acme", record.sandbox_id)
+                with pytest.raises(SandboxUnavailable, match="No space left"):
+                    await service.hibernate("acme", record.sandbox_id)
+                assert record.phase == "Paused"
+                assert record.box is not None and record.box.frozen()
+                assert [list(d.iterdir()) for d in small] == [[], []]
+                await service.resume("acme", record.sandbox_id, None)
+                assert len(await record.client.read_file("/home/user/big")) == 3 << 20
             finally:
-                subprocess.run(["umount", str(directory)], check=True)
+                for directory in small:
+                    subprocess.run(["umount", str(directory)], check=True)
 
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
