@@ -1,6 +1,7 @@
 """The E2B control-plane API (the part the SDKs reach through ``E2B_API_URL``): create,
 get, list, kill, timeout, pause, connect/resume, metrics, snapshots (create, list, delete,
-and create a sandbox from one), fork, plus Dockyard's hibernate.
+and create a sandbox from one), fork, volumes (create, list, get, delete; mounted at
+create), plus Dockyard's hibernate.
 
 Sandbox feature, HTTP side. Every request carries ``X-API-Key``; its tenant (see `_keys`)
 scopes every lookup, so another tenant's sandbox is simply not found. Errors are E2B's JSON
@@ -14,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from dockyard.api.errors import NotFoundError
+from dockyard.api.errors import AlreadyExistsError, NotFoundError
 from dockyard.sandbox._keys import ApiKeys
 from dockyard.sandbox._service import (
     ENVD_VERSION,
@@ -26,9 +27,10 @@ from dockyard.sandbox._service import (
     _iso,
 )
 from dockyard.sandbox._snapshots import Snapshot
+from dockyard.sandbox._volumes import Volume
 
 #: Paths this router authenticates itself (X-API-Key instead of Dockyard's bearer token).
-CONTROL_PREFIXES = ("/sandboxes", "/v2/sandboxes", "/snapshots", "/templates")
+CONTROL_PREFIXES = ("/sandboxes", "/v2/sandboxes", "/snapshots", "/templates", "/volumes")
 _MAX_TIMEOUT_SECONDS = 24 * 3600
 _MAX_PAGE = 1000
 
@@ -63,6 +65,15 @@ def detail_body(record: Record) -> dict[str, Any]:
         "metadata": record.metadata,
         "allowInternetAccess": record.network,
     }
+
+
+def volume_body(volume: Volume, token: bool = False) -> dict[str, Any]:
+    """A volume as E2B shows it; with `token`, the bearer token of its content API (no
+    ``domain``: clients reach the content API at ``E2B_VOLUME_API_URL``)."""
+    body: dict[str, Any] = {"volumeID": volume.volume_id, "name": volume.name}
+    if token:
+        body["token"] = volume.token
+    return body
 
 
 def snapshot_body(snapshot: Snapshot) -> dict[str, Any]:
@@ -119,8 +130,8 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
             return result
         except NotFoundError as exc:
             return error(404, str(exc.message if hasattr(exc, "message") else exc))
-        except SandboxConflict as exc:
-            return error(409, str(exc))
+        except (SandboxConflict, AlreadyExistsError) as exc:
+            return error(409, str(exc.message if isinstance(exc, AlreadyExistsError) else exc))
         except SandboxQuotaExceeded as exc:
             return error(429, str(exc))
         except SandboxUnavailable as exc:
@@ -142,6 +153,7 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
                 metadata={str(k): str(v) for k, v in metadata.items()},
                 allow_internet_access=body.get("allow_internet_access"),
                 auto_pause=body.get("autoPause"),
+                volume_mounts=body.get("volumeMounts"),
             )
             return JSONResponse(created_body(record), status_code=201)
 
@@ -309,6 +321,37 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
                     code = 503 if isinstance(item, SandboxUnavailable) else 500
                     results.append({"error": {"code": code, "message": str(item)}})
             return JSONResponse(results, status_code=201)
+
+        return await handle(request, action)
+
+    @router.post("/volumes", status_code=201)
+    async def create_volume(request: Request) -> Response:
+        async def action(tenant: str, body: dict[str, Any]) -> Response:
+            volume = service.create_volume(tenant, _field(body, "name", str, ""))
+            return JSONResponse(volume_body(volume, token=True), status_code=201)
+
+        return await handle(request, action)
+
+    @router.get("/volumes")
+    async def list_volumes(request: Request) -> Response:
+        async def action(tenant: str, body: dict[str, Any]) -> Response:
+            return JSONResponse([volume_body(v) for v in service.list_volumes(tenant)])
+
+        return await handle(request, action)
+
+    @router.get("/volumes/{volume_id}")
+    async def get_volume(volume_id: str, request: Request) -> Response:
+        async def action(tenant: str, body: dict[str, Any]) -> Response:
+            return JSONResponse(volume_body(service.get_volume(tenant, volume_id), token=True))
+
+        return await handle(request, action)
+
+    @router.delete("/volumes/{volume_id}", status_code=204)
+    async def delete_volume(volume_id: str, request: Request) -> Response:
+        async def action(tenant: str, body: dict[str, Any]) -> Response:
+            if not service.delete_volume(tenant, volume_id):
+                return error(404, f"volume {volume_id!r} not found")
+            return Response(status_code=204)
 
         return await handle(request, action)
 

@@ -1,11 +1,12 @@
 """The agent-sandbox kinds (``agents.x-k8s.io/v1alpha1``): Sandbox, SandboxTemplate,
-SandboxWarmPool, SandboxClaim and SandboxSnapshot.
+SandboxWarmPool, SandboxClaim, SandboxSnapshot and SandboxVolume.
 
 Feature layer, API side. A SandboxTemplate says what a sandbox gets (resources, env, start
 command, network, home quota, timeout); a SandboxWarmPool keeps ``replicas`` sandboxes of a
 template started and unclaimed; a SandboxClaim (or an E2B create) takes one, or starts one
 cold when the pool is empty; the Sandbox object records one sandbox's life; a SandboxSnapshot records a saved copy of a
-sandbox that new sandboxes start from (E2B's snapshots and forks). Field names
+sandbox that new sandboxes start from (E2B's snapshots and forks); a SandboxVolume is a
+tenant's persistent directory that sandboxes mount (E2B's volumes). Field names
 follow kubernetes-sigs/agent-sandbox where it has them.
 """
 
@@ -23,6 +24,7 @@ TEMPLATE = f"{API_VERSION}/SandboxTemplate"
 WARM_POOL = f"{API_VERSION}/SandboxWarmPool"
 CLAIM = f"{API_VERSION}/SandboxClaim"
 SNAPSHOT = f"{API_VERSION}/SandboxSnapshot"
+VOLUME = f"{API_VERSION}/SandboxVolume"
 
 #: Where the control plane keeps its sandbox objects (tenants are told apart by label).
 NAMESPACE = "default"
@@ -84,8 +86,17 @@ class SandboxTemplate(Resource):
     spec: SandboxTemplateSpec = Field(default_factory=SandboxTemplateSpec)
 
 
+class VolumeMount(ApiModel):
+    """A volume mounted read-write into the sandbox at an absolute `path`."""
+
+    volume_id: str
+    name: str
+    path: str
+
+
 class SandboxSpec(ApiModel):
     template_ref: TemplateRef | None = None
+    volume_mounts: list[VolumeMount] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: int | None = Field(default=None, gt=0)
     allow_internet_access: bool | None = None
@@ -180,6 +191,7 @@ class SandboxSnapshotSpec(ApiModel):
     env: dict[str, str] = Field(default_factory=dict)
     allow_internet_access: bool = False
     shape: dict[str, Any] = Field(default_factory=dict)
+    volume_mounts: list[VolumeMount] = Field(default_factory=list)
 
 
 class SandboxSnapshotStatus(ApiModel):
@@ -202,5 +214,36 @@ class SandboxSnapshot(Resource):
     status: SandboxSnapshotStatus = Field(default_factory=SandboxSnapshotStatus)
 
 
-for _kind in (Sandbox, SandboxTemplate, SandboxWarmPool, SandboxClaim, SandboxSnapshot):
+class SandboxVolumeSpec(ApiModel):
+    #: Unique among the tenant's volumes; sandboxes mount a volume by its name.
+    name: str
+
+
+class SandboxVolumeStatus(ApiModel):
+    created_at: str | None = None
+    #: The bearer token of the volume's content API.
+    token: str | None = None
+
+
+class SandboxVolume(Resource):
+    API_VERSION = API_VERSION
+    KIND = "SandboxVolume"
+    PLURAL = "sandboxvolumes"
+    NAMESPACED = True
+    SHORT_NAMES = ("sbv",)
+
+    api_version: str = API_VERSION
+    kind: str = "SandboxVolume"
+    spec: SandboxVolumeSpec
+    status: SandboxVolumeStatus = Field(default_factory=SandboxVolumeStatus)
+
+
+for _kind in (
+    Sandbox,
+    SandboxTemplate,
+    SandboxWarmPool,
+    SandboxClaim,
+    SandboxSnapshot,
+    SandboxVolume,
+):
     register_kind(_kind)

@@ -60,6 +60,7 @@ from dockyard.sandbox._kinds import (
 from dockyard.sandbox._metrics import INTERVAL_SECONDS, Metric, MetricsHistory, Usage, read_usage
 from dockyard.sandbox._snapshots import Snapshot, SnapshotCatalog, check_name, new_snapshot_id
 from dockyard.sandbox._templates import Shape, TemplateShapes
+from dockyard.sandbox._volumes import Mount, Volume, VolumeCatalog, mounts_from_objects
 from dockyard.sandbox.runtime import (
     Box,
     BoxSpec,
@@ -144,6 +145,8 @@ class Record:
     snapshot: bool = False
     #: CPU, memory and disk samples while it runs for a tenant (None before).
     metrics: MetricsHistory | None = None
+    #: The tenant's volumes mounted into it.
+    mounts: tuple[Mount, ...] = ()
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -167,6 +170,7 @@ class Record:
             },
             "spec": {
                 "templateRef": {"name": self.shape.template},
+                "volumeMounts": [m.to_json() for m in self.mounts],
                 "env": self.env,
                 "timeoutSeconds": self.timeout_seconds,
                 "allowInternetAccess": self.network,
@@ -216,6 +220,8 @@ class SandboxService:
         self.snapshots_dir = self.root / "snapshots"
         #: Saved sandboxes new ones start from (E2B snapshots), and the copies forks use.
         self.snapshots = SnapshotCatalog(store, self.root / "saved")
+        #: The tenants' volumes (E2B volumes), mounted into sandboxes that name them.
+        self.volumes = VolumeCatalog(store, self.root / "volumes")
         self.node_dir = self.root / "node"
         self.node_files: NodeFiles | None = None
         self.nursery_dir = self.root / "nursery"
@@ -244,10 +250,12 @@ class SandboxService:
     async def start(self) -> None:
         """Prepare the node, adopt sandboxes that outlived the last control plane, and
         start the pool/timeout loop."""
-        for path in (self.root, self.boxes_dir, self.snapshots_dir, self.snapshots.directory):
+        for path in (self.root, self.boxes_dir, self.snapshots_dir, self.snapshots.directory,
+                     self.volumes.directory):  # fmt: skip
             path.mkdir(parents=True, exist_ok=True)
             os.chmod(path, 0o711)
         self.snapshots.sweep()
+        self.volumes.sweep()
         self.node_files = await self._blocking(prepare_node, self.node_dir)
         self.nursery = await self._blocking(self._open_nursery, self.node_files)
         self._adopt_all()
@@ -309,7 +317,7 @@ class SandboxService:
         if self.node_files is None:
             raise SandboxError("the sandbox service is not started")
         nursery = self.nursery
-        if nursery is not None and not spec.network and spec.restore_archive is None:
+        if nursery is not None and not (spec.network or spec.restore_archive or spec.volumes):
             try:
                 return await nursery.spawn(spec, self._blocking)
             except SandboxError as exc:
@@ -389,6 +397,7 @@ class SandboxService:
             node=status.get("node") or None,
             snapshot=True,
             metrics=MetricsHistory(ts(status.get("startedAt"))) if tenant else None,
+            mounts=mounts_from_objects(spec.get("volumeMounts")),
         )
 
     # --- starting sandboxes ---------------------------------------------------------------
@@ -443,6 +452,7 @@ class SandboxService:
             network=record.network,
             env={**shape.env, **record.env},
             restore_archive=restore,
+            volumes=tuple((self.volumes.path(m.volume_id), m.path) for m in record.mounts),
         )
         try:
             box = await self._start_box(spec)
@@ -479,11 +489,15 @@ class SandboxService:
         metadata: dict[str, str] | None = None,
         allow_internet_access: bool | None = None,
         auto_pause: bool | None = None,
+        volume_mounts: Any = None,
     ) -> Record:
         """A running sandbox for `tenant`: claimed from the template's warm pool when one
         is ready, else started cold. `template` may also name one of the tenant's
-        snapshots: the sandbox then starts cold from it. Raises NotFoundError for an
-        unknown template."""
+        snapshots: the sandbox then starts cold from it. `volume_mounts` is E2B's list of
+        ``{"name", "path"}`` of the tenant's volumes (a sandbox with volumes starts cold;
+        one from a snapshot mounts the snapshot's volumes unless it names its own). Raises
+        NotFoundError for an unknown template, ValueError for bad mounts."""
+        mounts = self.volumes.resolve_mounts(tenant, volume_mounts)
         shape = self.templates.resolve(template)
         if shape is None:
             snapshot = self.snapshots.find(tenant, template)
@@ -502,14 +516,16 @@ class SandboxService:
                 timeout_seconds=timeout_seconds,
                 metadata=metadata,
                 auto_pause=auto_pause,
+                mounts=mounts or self._still_there(snapshot.mounts),
             )
         network = (
             shape.allow_internet_access if allow_internet_access is None else allow_internet_access
         )
-        record = self._claim(shape) if not network else None
+        record = self._claim(shape) if not (network or mounts) else None
         if record is None:
             record = self._new_record(shape, network)
             record.env = dict(env or {})
+            record.mounts = mounts
             await self._boot(record)
         else:
             self._refill(refresh=False)  # the replacement starts now, not at the next tick
@@ -529,10 +545,12 @@ class SandboxService:
         timeout_seconds: int | None,
         metadata: dict[str, str] | None,
         auto_pause: bool | None,
+        mounts: tuple[Mount, ...],
     ) -> Record:
         """A running sandbox for `tenant` started cold from a snapshot `archive`."""
         record = self._new_record(shape, network)
         record.env = dict(env)
+        record.mounts = mounts
         await self._boot(record, restore=archive)
         return await self._activate(record, tenant, timeout_seconds, metadata, auto_pause)
 
@@ -710,6 +728,45 @@ class SandboxService:
             if paused and record.box is not None and (then_freeze or not copied):
                 await self._blocking(record.box.freeze)
 
+    # --- volumes ----------------------------------------------------------------------------
+
+    def create_volume(self, tenant: str, name: str) -> Volume:
+        """A new empty volume; AlreadyExistsError when the tenant has one of that name."""
+        return self.volumes.create(tenant, name, self.clock())
+
+    def list_volumes(self, tenant: str) -> builtins.list[Volume]:
+        return self.volumes.list(tenant)
+
+    def get_volume(self, tenant: str, ref: str) -> Volume:
+        """The tenant's volume with id or name `ref`; NotFoundError otherwise."""
+        volume = self.volumes.find(tenant, ref)
+        if volume is None:
+            raise NotFoundError(f"volume {ref!r} not found", kind="SandboxVolume", name=ref)
+        return volume
+
+    def delete_volume(self, tenant: str, ref: str) -> bool:
+        """Delete the tenant's volume and its contents; False when there is none,
+        SandboxConflict while a sandbox (running, paused or hibernated) mounts it."""
+        volume = self.volumes.find(tenant, ref)
+        if volume is None:
+            return False
+        for record in self.records.values():
+            if any(m.volume_id == volume.volume_id for m in record.mounts):
+                raise SandboxConflict(
+                    f"volume {volume.name!r} is mounted by sandbox {record.sandbox_id}"
+                )
+        self.volumes.delete(volume)
+        return True
+
+    def _still_there(self, mounts: tuple[Mount, ...]) -> tuple[Mount, ...]:
+        """`mounts` when every volume still exists, else ValueError naming the missing."""
+        for mount in mounts:
+            if not self.volumes.path(mount.volume_id).is_dir():
+                raise ValueError(
+                    f"volumeMounts: volume {mount.name!r} of the snapshot no longer exists"
+                )
+        return mounts
+
     # --- snapshots and forks ----------------------------------------------------------------
 
     async def snapshot(
@@ -743,6 +800,7 @@ class SandboxService:
             created_at=self.clock(),
             unsaved={k: list(v) for k, v in (header.get("unsaved") or {}).items() if v},
             size_bytes=archive.stat().st_size,
+            mounts=record.mounts,
         )
         try:
             self.snapshots.save(snapshot)
@@ -785,6 +843,7 @@ class SandboxService:
                         timeout_seconds=timeout_seconds or record.timeout_seconds,
                         metadata=dict(record.metadata),
                         auto_pause=record.auto_pause,
+                        mounts=record.mounts,
                     )
                     for _ in range(count)
                 ),

@@ -27,6 +27,7 @@ from dockyard.api.errors import NotFoundError
 from dockyard.api.labels import selector_from_match_labels
 from dockyard.sandbox._kinds import API_VERSION, NAMESPACE, SNAPSHOT, TENANT_LABEL
 from dockyard.sandbox._templates import Shape
+from dockyard.sandbox._volumes import Mount, mounts_from_objects
 from dockyard.store import ObjectStore
 
 #: What a snapshot name may look like: E2B's ``name``, ``team/name`` or ``name:tag``.
@@ -68,6 +69,8 @@ class Snapshot:
     created_at: float = 0.0
     unsaved: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     size_bytes: int = 0
+    #: The source's volumes, mounted again into sandboxes started from it.
+    mounts: tuple[Mount, ...] = ()
 
     def to_object(self) -> dict[str, Any]:
         return {
@@ -86,6 +89,7 @@ class Snapshot:
                 "env": self.env,
                 "allowInternetAccess": self.network,
                 "shape": dataclasses.asdict(self.shape),
+                "volumeMounts": [m.to_json() for m in self.mounts],
             },
             "status": {
                 "createdAt": datetime.fromtimestamp(self.created_at, UTC)
@@ -117,6 +121,7 @@ class Snapshot:
             ),
             unsaved={k: list(v) for k, v in (status.get("unsavedNames") or {}).items()},
             size_bytes=int(status.get("sizeBytes") or 0),
+            mounts=mounts_from_objects(spec.get("volumeMounts")),
         )
 
     def answers_to(self, ref: str) -> bool:

@@ -93,6 +93,8 @@ class BoxSpec:
     env: dict[str, str] = field(default_factory=dict)
     restore_archive: Path | None = None
     hostname: str = "sandbox"
+    #: Host directories bound read-write into the sandbox: (directory, absolute path).
+    volumes: tuple[tuple[Path, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,8 @@ def _bwrap_argv(bwrap: str, spec: BoxSpec, seccomp_fd: int, files: NodeFiles) ->
     ]  # fmt: skip
     if spec.restore_archive is not None:
         argv += ["--ro-bind", str(spec.restore_archive), "/.dockyard/restore.tar"]
+    for directory, path in spec.volumes:
+        argv += ["--bind", str(directory), path]
     for key, value in spec.env.items():
         argv += ["--setenv", key, value]
     argv += [

@@ -1004,7 +1004,8 @@ def op_snapshot(conn: Conn, request: dict[str, Any]) -> None:
         {"final": True, "size": -1, "unsaved": unsaved, "history": len(HISTORY) if memory else 0}
     )
     tar = Children.spawn(
-        ["tar", "-C", "/", "-cf", "-", HOME.lstrip("/"), STATE_DIR.lstrip("/")],
+        # Volumes mounted below the home are not the sandbox's to save.
+        ["tar", "-C", "/", "--one-file-system", "-cf", "-", HOME[1:], STATE_DIR[1:]],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
