@@ -88,6 +88,7 @@ def e2b_env(plane: BackgroundControlPlane, api_key: str) -> Iterator[None]:
     patch = pytest.MonkeyPatch()
     patch.setenv("E2B_API_URL", plane.url)
     patch.setenv("E2B_SANDBOX_URL", plane.url)
+    patch.setenv("E2B_VOLUME_API_URL", plane.url)
     patch.setenv("E2B_API_KEY", api_key)
     patch.delenv("E2B_DEBUG", raising=False)
     yield
