@@ -36,7 +36,7 @@ import os
 import shutil
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -238,6 +238,8 @@ class SandboxService:
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._sampled_at = 0.0
+        #: Volumes being mounted by sandboxes still starting (not in `records` yet).
+        self._mounting: Counter[str] = Counter()
         self._workers = ThreadPoolExecutor(_WORKER_THREADS, thread_name_prefix="sandbox")
 
     async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -434,11 +436,14 @@ class SandboxService:
         """Place the sandbox, start its box and wait until its daemon answers (the place
         is given back when that fails)."""
         self._place(record)
+        self._mounting.update(m.volume_id for m in record.mounts)
         try:
             await self._start(record, restore)
         except BaseException:
             self._unplace(record)
             raise
+        finally:
+            self._mounting.subtract(m.volume_id for m in record.mounts)
 
     async def _start(self, record: Record, restore: Path | None) -> None:
         shape = record.shape
@@ -750,6 +755,8 @@ class SandboxService:
         volume = self.volumes.find(tenant, ref)
         if volume is None:
             return False
+        if self._mounting[volume.volume_id] > 0:
+            raise SandboxConflict(f"volume {volume.name!r} is being mounted by a new sandbox")
         for record in self.records.values():
             if any(m.volume_id == volume.volume_id for m in record.mounts):
                 raise SandboxConflict(
