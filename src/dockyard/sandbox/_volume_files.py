@@ -16,8 +16,9 @@ hard links included, so nothing here ever acts outside ``root``:
   other hard links (400), which may live outside;
 - modes are permission bits plus the sticky bit (``0o1777``); setuid and setgid are
   refused, so a volume cannot carry a set-id program into a sandbox;
-- directories are removed with `shutil.rmtree` relative to the parent's descriptor, which
-  never follows a link.
+- directories are removed entry by entry relative to their descriptors (``O_NOFOLLOW |
+  O_DIRECTORY``, so neither a link nor a FIFO swapped in is ever opened), at most
+  `MAX_DEPTH` levels deep; listings stop at `MAX_DEPTH` levels and `MAX_ENTRIES` entries.
 
 New entries are owned by the sandbox user unless an owner is given, with modes 0o644 for
 files and 0o755 for directories (created parent directories always get these defaults).
@@ -32,7 +33,6 @@ import contextlib
 import errno
 import os
 import secrets
-import shutil
 import stat as stat_module
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -51,6 +51,10 @@ ALLOWED_MODE_BITS = 0o1777
 _MAX_ID = 2**32 - 2  # (uid_t)-1 means "unchanged" to the kernel
 _DIR_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 _TEMP_PREFIX = ".dockyard-upload-"
+#: Deepest directory tree a listing or a removal goes into.
+MAX_DEPTH = 128
+#: Most entries one listing returns.
+MAX_ENTRIES = 100_000
 
 
 class VolumeFileError(Exception):
@@ -339,14 +343,23 @@ class VolumeFiles:
     def list_dir(self, path: str, depth: int = 1) -> list[EntryStat]:
         """The entries under directory `path`, `depth` levels deep (1: its children), each
         directory's entries after it, by name; links are listed, never entered."""
-        if depth < 1:
-            raise VolumeFileError(400, f"depth: must be at least 1, got {depth}")
+        if not 1 <= depth <= MAX_DEPTH:
+            raise VolumeFileError(400, f"depth: must be between 1 and {MAX_DEPTH}, got {depth}")
         parts = split_path(path)
         fd = self._open_dir(parts)
+        entries: list[EntryStat] = []
         try:
-            return list(self._walk(fd, parts, depth))
+            for entry in self._walk(fd, parts, depth):
+                if len(entries) == MAX_ENTRIES:
+                    raise VolumeFileError(
+                        400,
+                        f"depth: the listing has over {MAX_ENTRIES} entries; "
+                        "list fewer levels or a subdirectory",
+                    )
+                entries.append(entry)
         finally:
             os.close(fd)
+        return entries
 
     def _walk(self, fd: int, parts: list[str], depth: int) -> Iterator[EntryStat]:
         try:
@@ -551,7 +564,7 @@ class VolumeFiles:
         try:
             info = os.stat(name, dir_fd=parent, follow_symlinks=False)
             if stat_module.S_ISDIR(info.st_mode):
-                shutil.rmtree(name, dir_fd=parent)
+                _remove_tree(parent, name, parts)
             else:
                 os.unlink(name, dir_fd=parent)
         except OSError as exc:
@@ -600,3 +613,24 @@ class VolumeFiles:
             raise _os_error(exc, parts) from None
         finally:
             os.close(fd)
+
+
+def _remove_tree(parent: int, name: str, parts: list[str], level: int = 0) -> None:
+    """Remove directory `name` in `parent` with everything in it, never following a link
+    and never opening anything but a directory; 400 past `MAX_DEPTH` levels."""
+    if level >= MAX_DEPTH:
+        raise VolumeFileError(
+            400, f"path: {_display(parts)} is more than {MAX_DEPTH} levels deep to remove"
+        )
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    try:
+        for child in os.listdir(fd):
+            try:
+                os.unlink(child, dir_fd=fd)
+            except IsADirectoryError:
+                _remove_tree(fd, child, [*parts, child], level + 1)
+            except FileNotFoundError:  # removed meanwhile
+                pass
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent)

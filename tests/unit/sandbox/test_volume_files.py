@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.node.sandbox.isolation import SANDBOX_GID, SANDBOX_UID
+from dockyard.sandbox import _volume_files as volume_files
 from dockyard.sandbox._volume_files import VolumeFileError, VolumeFiles, split_path
 
 
@@ -193,6 +194,24 @@ def test_list_dir_by_depth(files: VolumeFiles, volume: Path) -> None:
     assert status_of(files.list_dir, "a.txt") == 400
     assert status_of(files.list_dir, "missing") == 404
     assert status_of(files.list_dir, "/", depth=0) == 400
+
+
+def test_listing_and_removal_bounds(
+    files: VolumeFiles, volume: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert status_of(files.list_dir, "/", depth=volume_files.MAX_DEPTH + 1) == 400
+    for index in range(5):
+        files.write(f"f{index}", [b""])
+    monkeypatch.setattr(volume_files, "MAX_ENTRIES", 4)
+    assert status_of(files.list_dir, "/") == 400
+    monkeypatch.setattr(volume_files, "MAX_ENTRIES", 5)
+    assert len(files.list_dir("/")) == 5
+    monkeypatch.setattr(volume_files, "MAX_DEPTH", 3)
+    files.make_dir("t/1/2/3", force=True)
+    assert status_of(files.remove, "t") == 400
+    files.remove("t/1/2/3")
+    files.remove("t")
+    assert not (volume / "t").exists()
 
 
 def test_stat(files: VolumeFiles, volume: Path) -> None:
