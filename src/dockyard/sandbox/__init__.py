@@ -11,10 +11,12 @@ Feature area. `extension` installs into the control plane:
   framework and plugins as Pods; a claim from a warm pool is placed already); new
   sandboxes are forked from the node's nursery (`runtime.Nursery`) when it runs, else
   started with bubblewrap;
-- the E2B control-plane API (``/sandboxes``, ``/v2/sandboxes``; ``X-API-Key`` per tenant)
-  and data plane (envd's Connect services, ``/files``, ``/health``, the code
-  interpreter's ``/execute`` and ``/contexts``; per-sandbox access tokens), both on the
-  Dockyard server's own port and outside its bearer-token check.
+- the E2B control-plane API (``/sandboxes``, ``/v2/sandboxes``, ``/snapshots``,
+  ``/volumes``; ``X-API-Key`` per tenant), data plane (envd's Connect services,
+  ``/files``, ``/health``, the code interpreter's ``/execute`` and ``/contexts``;
+  per-sandbox access tokens) and volume content API (``/volumecontent``; per-volume
+  bearer tokens), all on the Dockyard server's own port and outside its bearer-token
+  check.
 
 Point E2B SDKs at a Dockyard server with ``E2B_API_URL`` and ``E2B_SANDBOX_URL`` set to its
 address and ``E2B_API_KEY`` to a key from ``dockyard sandbox issue-key``.
@@ -26,6 +28,10 @@ from dockyard.control import Controller, Platform
 from dockyard.sandbox._claims import ClaimReconciler
 from dockyard.sandbox._e2b_control import CONTROL_PREFIXES, build_control_router
 from dockyard.sandbox._e2b_data import DATA_PREFIXES, build_data_router
+from dockyard.sandbox._e2b_volume_content import (
+    VOLUME_CONTENT_PREFIXES,
+    build_volume_content_router,
+)
 from dockyard.sandbox._keys import ApiKeys, issue_key
 from dockyard.sandbox._kinds import (
     Sandbox,
@@ -55,7 +61,10 @@ class SandboxExtension:
         keys = ApiKeys(platform.data_dir, enforce=platform.auth_enabled)
         platform.add_router(build_control_router(service, keys))
         platform.add_router(build_data_router(service))
-        platform.authenticate_own_paths((*CONTROL_PREFIXES, *DATA_PREFIXES))
+        platform.add_router(build_volume_content_router(service.volumes.content_root))
+        platform.authenticate_own_paths(
+            (*CONTROL_PREFIXES, *DATA_PREFIXES, *VOLUME_CONTENT_PREFIXES)
+        )
         platform.manager.add(
             Controller(
                 name="sandbox-claims",

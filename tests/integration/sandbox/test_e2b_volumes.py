@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from e2b import NotFoundException, Volume, VolumeException
 from e2b import Sandbox as E2BSandbox
-from e2b import Volume
 from e2b_code_interpreter import Sandbox
 
 from dockyard.sandbox import extension
@@ -65,6 +65,36 @@ def test_a_volume_outlives_the_sandboxes_that_mount_it(e2b_http: httpx.Client) -
         assert Volume.list() == []
     finally:
         for sandbox in made:
+            sandbox.kill()
+        Volume.destroy(volume.volume_id)
+
+
+def test_volume_files_through_the_sdk_meet_the_sandboxes_files(e2b_http: httpx.Client) -> None:
+    volume = Volume.create("exchange")
+    sandbox = None
+    try:
+        volume.write_file("/inbox/task.txt", "from the SDK", force=True)
+        sandbox = Sandbox.create(timeout=60, volume_mounts={"/mnt/exchange": volume})
+        assert sandbox.files.read("/mnt/exchange/inbox/task.txt") == "from the SDK"
+        sandbox.commands.run("mkdir -p /mnt/exchange/out && echo done > /mnt/exchange/out/r.txt"
+                             " && ln -s /etc/shadow /mnt/exchange/out/link")  # fmt: skip
+        assert volume.read_file("/out/r.txt") == "done\n"
+        listed = {e.path: e.type for e in volume.list("/", depth=2)}
+        assert listed["/out/r.txt"].value == "file"
+        assert listed["/out/link"].value == "symlink"
+        with pytest.raises(VolumeException):  # never followed out of the volume
+            volume.read_file("/out/link")
+        assert volume.get_info("/out/r.txt").uid == 65534
+        volume.remove("/out")
+        assert sandbox.commands.run("ls /mnt/exchange").stdout == "inbox\n"
+        # Another volume's token does not open this one.
+        other = Volume.create("other")
+        stranger = Volume(volume_id=volume.volume_id, name="x", token=other.token)
+        with pytest.raises(NotFoundException):  # as for an unknown volume
+            stranger.read_file("/inbox/task.txt")
+        Volume.destroy(other.volume_id)
+    finally:
+        if sandbox is not None:
             sandbox.kill()
         Volume.destroy(volume.volume_id)
 
