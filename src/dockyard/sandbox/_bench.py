@@ -3,7 +3,8 @@ real runtime (`SandboxService` over a real store; no HTTP), written as JSON.
 
 Measures: warm-pool create and cold create latency (at the service), pause -> resume,
 hibernate + wake with a given amount of Python state restored, a snapshot of that state
-and sandboxes started (and forked) from it, sustained creations per
+and sandboxes started (and forked) from it, cold creates of sandboxes that mount a volume,
+sustained creations per
 second (concurrent clients, each creating a sandbox, running a command in it and killing
 it, while the pool refills), and idle memory per sandbox with many sandboxes alive at once
 (bounded by the memory the node has available).
@@ -120,6 +121,25 @@ async def _snapshot_and_fork(
             "restored": restored and len(started) == 4 and all(checks)}  # fmt: skip
 
 
+async def _create_with_volume(service: SandboxService, samples: int) -> dict[str, Any]:
+    """Cold creates of sandboxes that mount a volume (they start through bubblewrap),
+    each killed before the next."""
+    volume = service.create_volume(TENANT, "bench")
+    times = []
+    try:
+        for _ in range(samples):
+            t = time.perf_counter()
+            record = await service.create(
+                TENANT, "base", volume_mounts=[{"name": volume.name, "path": "/mnt/data"}]
+            )
+            times.append(time.perf_counter() - t)
+            await service.kill(TENANT, record.sandbox_id)
+        await asyncio.sleep(0.5)  # the kills' clean-ups, before the volume goes
+    finally:
+        service.delete_volume(TENANT, volume.volume_id)
+    return _summary(times)
+
+
 async def _run(
     root: Path, samples: int, pool: int, seconds: float, idle: int, state_mb: int, workers: int
 ) -> dict[str, Any]:
@@ -179,6 +199,7 @@ async def _run(
                                      "wake_and_first_execute_ms": round((t_w - t_h) * 1000, 1),
                                      "total_ms": round((t_w - t) * 1000, 1), "restored": restored}  # fmt: skip
         results["snapshot_fork"] = await _snapshot_and_fork(service, record, state_mb)
+        results["create_with_volume"] = await _create_with_volume(service, samples)
         await service.kill(TENANT, record.sandbox_id)
 
         await service.fill_pools()
