@@ -306,7 +306,7 @@ class SandboxService:
                 self.boxes_dir = nursery.boxes_dir
             return nursery
         try:
-            nursery = Nursery.start(self.nursery_dir, self.boxes_dir, files)
+            nursery = Nursery.start(self.nursery_dir, self.boxes_dir, files, self.volumes.directory)
             nursery.cgroups.sweep()  # spare cgroups of a control plane that crashed
             return nursery
         except SandboxError as exc:
@@ -319,7 +319,7 @@ class SandboxService:
         if self.node_files is None:
             raise SandboxError("the sandbox service is not started")
         nursery = self.nursery
-        if nursery is not None and not (spec.network or spec.restore_archive or spec.volumes):
+        if nursery is not None and nursery.can_make(spec):
             try:
                 return await nursery.spawn(spec, self._blocking)
             except SandboxError as exc:

@@ -31,6 +31,27 @@ def test_a_volume_outlives_the_sandboxes_that_mount_it(e2b_http: httpx.Client) -
         made.append(beside)
         assert beside.files.read("/mnt/data/notes.txt") == "kept\n"
         assert beside.commands.run("id -u; stat -c %u /mnt/data").stdout == "65534\n65534\n"
+        # Below the home the nursery forks it; elsewhere bubblewrap starts it. Either way
+        # the mount is nosuid and nodev, and the other volumes stay out of sight.
+        service = extension.service
+        assert service is not None and service.nursery is not None
+        forked = service.records[writer.sandbox_id].box
+        started = service.records[beside.sandbox_id].box
+        assert forked is not None and service.nursery.cgroups.owns(forked.cgroup)
+        assert started is not None and not service.nursery.cgroups.owns(started.cgroup)
+        for sandbox, path in ((writer, "/home/user/data"), (beside, "/mnt/data")):
+            options = sandbox.commands.run(f"findmnt -no OPTIONS {path}").stdout
+            assert "nosuid" in options and "nodev" in options, options
+        other = Volume.create("not-mounted")
+        try:
+            other.write_file("/secret.txt", "not yours")
+            for sandbox in (writer, beside):
+                peek = sandbox.commands.run(
+                    f"cat /.dockyard/volumes/{other.volume_id}/secret.txt 2>&1; true"
+                ).stdout
+                assert "not yours" not in peek and "No such file" in peek, peek
+        finally:
+            Volume.destroy(other.volume_id)
 
         in_use = e2b_http.delete(f"/volumes/{volume.volume_id}")
         assert in_use.status_code == 409 and writer.sandbox_id in in_use.json()["message"]

@@ -19,8 +19,10 @@ ordinary `Box` (recorded in ``box.json``, adopted, frozen and killed like any ot
 `release(box)` kills one (waiting on the event loop) and hands its emptied cgroup back to
 the pool. Sandboxes forked this way live in the nursery's pid namespace, so the nursery
 must outlive them: it is started in its own session, survives control-plane restarts
-(`adopt`), and is killed only when no sandbox needs it. Sandboxes with network access or
-restored from a snapshot are started with bubblewrap directly.
+(`adopt`), and is killed only when no sandbox needs it. It sees the volumes' directory
+too: a child binds the volumes it was given below its home and covers the rest. Sandboxes
+with network access, restored from a snapshot, or with a volume elsewhere are started with
+bubblewrap directly.
 """
 
 from __future__ import annotations
@@ -74,7 +76,10 @@ _EMPTY_WAIT_SECONDS = 0.5
 _START_TIMEOUT_SECONDS = 20.0
 
 
-def _bwrap_argv(bwrap: str, state: Path, boxes_dir: Path, files: NodeFiles) -> list[str]:
+def _bwrap_argv(
+    bwrap: str, state: Path, boxes_dir: Path, files: NodeFiles, volumes_dir: Path | None
+) -> list[str]:
+    volumes = ["--bind", str(volumes_dir), VOLUMES] if volumes_dir is not None else []
     return [
         bwrap,
         "--unshare-all",
@@ -95,6 +100,7 @@ def _bwrap_argv(bwrap: str, state: Path, boxes_dir: Path, files: NodeFiles) -> l
         "--ro-bind", str(files.zygote), f"/.dockyard/bin/zygote{files.zygote.suffix}",
         "--ro-bind", str(files.seccomp), "/.dockyard/seccomp.bpf",
         "--bind", str(boxes_dir), "/.dockyard/boxes",
+        *volumes,
         "--bind", str(state / "run"), "/.dockyard/zrun",
         "--remount-ro", "/",
         "--chdir", "/",
@@ -111,6 +117,11 @@ def _key(state: Path) -> str:
 
 #: The nursery's state file naming the host directory bound as its sandboxes' directories.
 _BOXES_RECORD = "boxes-dir"
+#: The nursery's state file naming the host directory of volumes bound into it (absent:
+#: started by a build that bound none, so sandboxes with volumes go through bubblewrap).
+_VOLUMES_RECORD = "volumes-dir"
+#: Where the nursery sees the volumes; each child binds its own and covers the rest.
+VOLUMES = "/.dockyard/volumes"
 
 
 def started_boxes_dir(state: Path, legacy: Path | None = None) -> Path | None:
@@ -124,9 +135,11 @@ def started_boxes_dir(state: Path, legacy: Path | None = None) -> Path | None:
 
 
 class Nursery:
-    def __init__(self, box: Box, boxes_dir: Path) -> None:
+    def __init__(self, box: Box, boxes_dir: Path, volumes_dir: Path | None = None) -> None:
         self.box = box
         self.boxes_dir = boxes_dir
+        #: The host directory of volumes its zygote sees (None: it sees none).
+        self.volumes_dir = volumes_dir
         check_traversable(boxes_dir)  # once: every sandbox's directory is made in it
         self.cgroups = CgroupPool(_key(box.state_dir)[:8])
         self._socket = str(self.socket_path)  # connected to for every sandbox
@@ -137,15 +150,23 @@ class Nursery:
         return self.box.state_dir / "run" / SOCKET_NAME
 
     @classmethod
-    def start(cls, state: Path, boxes_dir: Path, files: NodeFiles) -> Nursery:
-        """Start the nursery and wait until its zygote accepts requests. Raises
+    def start(
+        cls, state: Path, boxes_dir: Path, files: NodeFiles, volumes_dir: Path | None = None
+    ) -> Nursery:
+        """Start the nursery and wait until its zygote accepts requests; with
+        `volumes_dir`, its sandboxes can mount volumes below their home. Raises
         SandboxError (nothing left running) when this node cannot run it."""
         bwrap, _ = find_tools()
         prepare_state_dir(state)
         cgroup = create_pod_cgroup(f"sbx-nursery-{_key(state)}", _LIMITS, cgroup_driver())
         (state / _BOXES_RECORD).write_text(str(boxes_dir))
-        box = Box.launch(state, cgroup, _bwrap_argv(bwrap, state, boxes_dir, files))
-        nursery = cls(box, boxes_dir)
+        with contextlib.suppress(FileNotFoundError):
+            (state / _VOLUMES_RECORD).unlink()
+        if volumes_dir is not None:
+            (state / _VOLUMES_RECORD).write_text(str(volumes_dir))
+        argv = _bwrap_argv(bwrap, state, boxes_dir, files, volumes_dir)
+        box = Box.launch(state, cgroup, argv)
+        nursery = cls(box, boxes_dir, volumes_dir)
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
         while not nursery.socket_path.exists():
             if not box.alive() or time.monotonic() > deadline:
@@ -167,7 +188,11 @@ class Nursery:
         box = Box.adopt(state)
         if box is None:
             return None
-        nursery = cls(box, started_boxes_dir(state, legacy_boxes_dir) or boxes_dir)
+        try:
+            volumes_dir: Path | None = Path((state / _VOLUMES_RECORD).read_text().strip())
+        except OSError:
+            volumes_dir = None
+        nursery = cls(box, started_boxes_dir(state, legacy_boxes_dir) or boxes_dir, volumes_dir)
         if not nursery.socket_path.exists():
             box.kill()
             return None
@@ -175,6 +200,18 @@ class Nursery:
 
     def alive(self) -> bool:
         return self.box.alive()
+
+    def can_make(self, spec: BoxSpec) -> bool:
+        """Whether its zygote can fork `spec`: no network, no snapshot to restore, and
+        volumes (if any) from the directory it sees, mounted below the home."""
+        if spec.network or spec.restore_archive is not None:
+            return False
+        return all(
+            self.volumes_dir is not None
+            and directory.parent == self.volumes_dir
+            and path.startswith(HOME + "/")
+            for directory, path in spec.volumes
+        )
 
     def kill(self) -> None:
         """Kill the nursery and with it every sandbox it forked; remove spare cgroups."""
@@ -223,8 +260,11 @@ class Nursery:
         kernel runs off it: making a cgroup (`blocking`), joining one (the nursery's
         `Joiner` thread). Raises SandboxError, leaving nothing behind, when it cannot be
         made."""
-        if spec.network or spec.restore_archive is not None:
-            raise SandboxError("the nursery only makes sandboxes without network or snapshot")
+        if not self.can_make(spec):
+            raise SandboxError(
+                "the nursery makes sandboxes without network or snapshot, with volumes "
+                "below the home only"
+            )
         if spec.state_dir.parent != self.boxes_dir:
             raise SandboxError(f"{spec.state_dir} is not under {self.boxes_dir}")
         prepare_state_dir(spec.state_dir, check=False, status=False)
@@ -238,6 +278,7 @@ class Nursery:
             "tmp_bytes": spec.tmp_bytes,
             "hostname": spec.hostname,
             "env": spec.env,
+            "volumes": [[directory.name, path] for directory, path in spec.volumes],
         }
         loop = asyncio.get_running_loop()
         pid: int | None = None

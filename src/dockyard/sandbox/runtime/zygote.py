@@ -73,6 +73,8 @@ SECCOMP_FILE = "/.dockyard/seccomp.bpf"
 HOME = sandboxd.HOME.encode()
 BOXES = "/.dockyard/boxes"
 ZYGOTE_RUN = "/.dockyard/zrun"
+#: Every volume of the node (bound into the nursery by builds that do; see _nursery.py).
+VOLUMES = "/.dockyard/volumes"
 RUN = "/.dockyard/run"
 
 CLONE_NEWNS = 0x00020000
@@ -146,7 +148,8 @@ _LAST_MOUNTS: list[Mount] = [
     (b"devpts", b"/dev/pts", b"devpts", MS_NOSUID | MS_NOEXEC,
      b"newinstance,ptmxmode=0666,mode=0620"),
     *((b"tmpfs", hidden.encode(), b"tmpfs", MS_RDONLY | _TMPFS | MS_NOEXEC,
-       b"size=4k,mode=0555") for hidden in (BOXES, ZYGOTE_RUN)),
+       b"size=4k,mode=0555")
+      for hidden in (BOXES, ZYGOTE_RUN, *([VOLUMES] if os.path.isdir(VOLUMES) else []))),
     (None, b"/dev", None, _READ_ONLY_BIND, None),
 ]  # fmt: skip
 
@@ -201,6 +204,19 @@ def _drop_privileges(seccomp: SeccompProgram) -> None:
     _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, seccomp.address, 0, 0), "seccomp")
 
 
+def _mount_volumes(volumes: list[list[str]]) -> None:
+    """Bind each ``[volume id, path]`` below the fresh home (before the volumes' directory
+    is covered). The bind keeps the nosuid and nodev its source has in the nursery."""
+    for volume_id, path in volumes:
+        target = os.fsencode(path)
+        if not volume_id.isalnum() or not target.startswith(HOME + b"/"):
+            raise ValueError(f"bad volume mount {volume_id!r} at {path!r}")
+        if os.path.normpath(target) != target:
+            raise ValueError(f"volume mount path {path!r} is not normalised")
+        os.makedirs(target, 0o755, exist_ok=True)
+        _mount(b"%s/%s" % (VOLUMES.encode(), volume_id.encode()), target, None, MS_BIND, None)
+
+
 def _become_sandbox(
     conn: socket.socket, request: dict[str, Any], seccomp: SeccompProgram, fresh_network: bool
 ) -> dict[str, str]:
@@ -227,6 +243,7 @@ def _become_sandbox(
     _mount(b"tmpfs", HOME, b"tmpfs", _TMPFS,
            b"size=%d,mode=0700,uid=%d,gid=%d" % (home_bytes, uid, gid))  # fmt: skip
     _mount(b"%s/%s/run" % (BOXES.encode(), sandbox_id.encode()), RUN.encode(), None, MS_BIND, None)
+    _mount_volumes(request.get("volumes") or [])
     for mount in _LAST_MOUNTS:
         _mount(*mount)
     socket.sethostname(str(request.get("hostname") or "sandbox"))
