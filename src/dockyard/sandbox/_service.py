@@ -21,7 +21,8 @@ replacement at once.
 
 New sandboxes without network access are forked by the node's nursery (one zygote sandbox,
 adopted across restarts like the sandboxes it forked, killed at `stop()` only when no
-sandbox is left); network sandboxes, woken ones and every sandbox on a node where the
+sandbox is left), volumes below the home included; network sandboxes, woken ones, ones
+started from a snapshot or with a volume elsewhere, and every sandbox on a node where the
 nursery cannot run are started with bubblewrap directly.
 """
 
