@@ -932,9 +932,11 @@ class SandboxService:
         wanted = [r for r in records if r.box is not None and r.metrics is not None]
         if not wanted:
             return
+        # Taken on the loop: a kill meanwhile takes the record's box, not this list's.
+        cgroups = [r.box.cgroup for r in wanted if r.box is not None]
 
         def read_all() -> builtins.list[Usage | None]:
-            return [read_usage(r.box.cgroup) if r.box is not None else None for r in wanted]
+            return [read_usage(cgroup) for cgroup in cgroups]
 
         usages = await self._blocking(read_all)
         now = self.clock()
