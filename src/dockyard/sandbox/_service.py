@@ -21,9 +21,9 @@ replacement at once.
 
 New sandboxes without network access are forked by the node's nursery (one zygote sandbox,
 adopted across restarts like the sandboxes it forked, killed at `stop()` only when no
-sandbox is left), volumes below the home included; network sandboxes, woken ones, ones
-started from a snapshot or with a volume elsewhere, and every sandbox on a node where the
-nursery cannot run are started with bubblewrap directly.
+sandbox is left), woken ones, ones started from a snapshot and ones with volumes below
+the home included; network sandboxes, ones with a volume elsewhere, and every sandbox on a
+node where the nursery cannot run are started with bubblewrap directly.
 """
 
 from __future__ import annotations
@@ -307,7 +307,13 @@ class SandboxService:
                 self.boxes_dir = nursery.boxes_dir
             return nursery
         try:
-            nursery = Nursery.start(self.nursery_dir, self.boxes_dir, files, self.volumes.directory)
+            nursery = Nursery.start(
+                self.nursery_dir,
+                self.boxes_dir,
+                files,
+                self.volumes.directory,
+                {"saved": self.snapshots.directory, "hibernated": self.snapshots_dir},
+            )
             nursery.cgroups.sweep()  # spare cgroups of a control plane that crashed
             return nursery
         except SandboxError as exc:

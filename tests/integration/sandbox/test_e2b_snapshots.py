@@ -5,6 +5,7 @@ plain HTTP; and a snapshot that outlives a restart of the sandbox service."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 from pathlib import Path
@@ -191,17 +192,38 @@ def test_listing_pages(e2b_http: httpx.Client) -> None:
         source.kill()
 
 
+async def _run(record: Record, command: str) -> str:
+    """`command`'s standard output in the sandbox (through its daemon)."""
+    out = b""
+    async for message in record.client.stream("exec", cmd="/bin/sh", args=["-c", command]):
+        if "stdout" in message:
+            out += base64.b64decode(message["stdout"])
+    return out.decode()
+
+
 def test_fork_of_a_paused_sandbox_leaves_it_frozen() -> None:
     async def scenario(root: Path) -> None:
         async with running_service(root) as service:
             record = await service.create("acme", "base", timeout_seconds=60)
             await service.pause("acme", record.sandbox_id)
             assert record.box is not None and record.box.frozen()
+            # Another tenant's snapshot is on disk beside the fork's archive.
+            theirs = await service.create("globex", "base", timeout_seconds=60)
+            await theirs.client.write_file("/home/user/secret.txt", b"globex only")
+            saved = await service.snapshot("globex", theirs.sandbox_id)
             (fork,) = await service.fork("acme", record.sandbox_id)
             assert isinstance(fork, Record) and fork.phase == "Running"
             assert fork.box is not None and not fork.box.frozen()
             assert record.phase == "Paused" and record.box.frozen()
-            assert list(service.snapshots.directory.iterdir()) == []
+            assert list(service.snapshots.directory.iterdir()) == [
+                service.snapshots.archive(saved.snapshot_id)
+            ]
+            # Forked by the nursery, which sees every archive: the fork sees none of them.
+            assert service.nursery is not None and service.nursery.cgroups.owns(fork.box.cgroup)
+            listing = await _run(fork, "ls -A /.dockyard/saved /.dockyard/hibernated")
+            assert listing == "/.dockyard/hibernated:\n\n/.dockyard/saved:\n", listing
+            peek = await _run(fork, f"cat /.dockyard/saved/{saved.snapshot_id}.tar 2>&1; true")
+            assert "globex only" not in peek and "No such file" in peek, peek
 
     run_in_fresh_root(scenario)
 

@@ -20,8 +20,9 @@ ordinary `Box` (recorded in ``box.json``, adopted, frozen and killed like any ot
 the pool. Sandboxes forked this way live in the nursery's pid namespace, so the nursery
 must outlive them: it is started in its own session, survives control-plane restarts
 (`adopt`), and is killed only when no sandbox needs it. It sees the volumes' directory
-too: a child binds the volumes it was given below its home and covers the rest. Sandboxes
-with network access, restored from a snapshot, or with a volume elsewhere are started with
+too, and the archives sandboxes are restored from (snapshots, forks, hibernation): a child
+binds the volumes it was given below its home, opens the archive it was given, and covers
+the rest. Sandboxes with network access or with a volume elsewhere are started with
 bubblewrap directly.
 """
 
@@ -77,9 +78,16 @@ _START_TIMEOUT_SECONDS = 20.0
 
 
 def _bwrap_argv(
-    bwrap: str, state: Path, boxes_dir: Path, files: NodeFiles, volumes_dir: Path | None
+    bwrap: str,
+    state: Path,
+    boxes_dir: Path,
+    files: NodeFiles,
+    volumes_dir: Path | None,
+    archive_dirs: dict[str, Path],
 ) -> list[str]:
-    volumes = ["--bind", str(volumes_dir), VOLUMES] if volumes_dir is not None else []
+    extra = ["--bind", str(volumes_dir), VOLUMES] if volumes_dir is not None else []
+    for kind, directory in archive_dirs.items():
+        extra += ["--ro-bind", str(directory), ARCHIVES[kind]]
     return [
         bwrap,
         "--unshare-all",
@@ -100,7 +108,7 @@ def _bwrap_argv(
         "--ro-bind", str(files.zygote), f"/.dockyard/bin/zygote{files.zygote.suffix}",
         "--ro-bind", str(files.seccomp), "/.dockyard/seccomp.bpf",
         "--bind", str(boxes_dir), "/.dockyard/boxes",
-        *volumes,
+        *extra,
         "--bind", str(state / "run"), "/.dockyard/zrun",
         "--remount-ro", "/",
         "--chdir", "/",
@@ -122,6 +130,12 @@ _BOXES_RECORD = "boxes-dir"
 _VOLUMES_RECORD = "volumes-dir"
 #: Where the nursery sees the volumes; each child binds its own and covers the rest.
 VOLUMES = "/.dockyard/volumes"
+#: The nursery's state file naming the host directories of archives bound into it, by kind
+#: (absent: started by a build that bound none, so restored sandboxes use bubblewrap).
+_ARCHIVES_RECORD = "archive-dirs"
+#: Where the nursery sees the archives sandboxes are restored from, by kind: a child opens
+#: its own archive and covers these before the sandbox runs.
+ARCHIVES = {"saved": "/.dockyard/saved", "hibernated": "/.dockyard/hibernated"}
 
 
 def started_boxes_dir(state: Path, legacy: Path | None = None) -> Path | None:
@@ -135,11 +149,19 @@ def started_boxes_dir(state: Path, legacy: Path | None = None) -> Path | None:
 
 
 class Nursery:
-    def __init__(self, box: Box, boxes_dir: Path, volumes_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        box: Box,
+        boxes_dir: Path,
+        volumes_dir: Path | None = None,
+        archive_dirs: dict[str, Path] | None = None,
+    ) -> None:
         self.box = box
         self.boxes_dir = boxes_dir
         #: The host directory of volumes its zygote sees (None: it sees none).
         self.volumes_dir = volumes_dir
+        #: The host directories of archives its zygote sees, by kind.
+        self.archive_dirs = dict(archive_dirs or {})
         check_traversable(boxes_dir)  # once: every sandbox's directory is made in it
         self.cgroups = CgroupPool(_key(box.state_dir)[:8])
         self._socket = str(self.socket_path)  # connected to for every sandbox
@@ -151,22 +173,34 @@ class Nursery:
 
     @classmethod
     def start(
-        cls, state: Path, boxes_dir: Path, files: NodeFiles, volumes_dir: Path | None = None
+        cls,
+        state: Path,
+        boxes_dir: Path,
+        files: NodeFiles,
+        volumes_dir: Path | None = None,
+        archive_dirs: dict[str, Path] | None = None,
     ) -> Nursery:
         """Start the nursery and wait until its zygote accepts requests; with
-        `volumes_dir`, its sandboxes can mount volumes below their home. Raises
-        SandboxError (nothing left running) when this node cannot run it."""
+        `volumes_dir`, its sandboxes can mount volumes below their home; with
+        `archive_dirs` (``saved`` and/or ``hibernated``), they can be restored from the
+        archives there. Raises SandboxError (nothing left running) when this node cannot
+        run it."""
+        archive_dirs = {k: v for k, v in (archive_dirs or {}).items() if k in ARCHIVES}
         bwrap, _ = find_tools()
         prepare_state_dir(state)
         cgroup = create_pod_cgroup(f"sbx-nursery-{_key(state)}", _LIMITS, cgroup_driver())
         (state / _BOXES_RECORD).write_text(str(boxes_dir))
-        with contextlib.suppress(FileNotFoundError):
-            (state / _VOLUMES_RECORD).unlink()
+        for record in (_VOLUMES_RECORD, _ARCHIVES_RECORD):
+            with contextlib.suppress(FileNotFoundError):
+                (state / record).unlink()
         if volumes_dir is not None:
             (state / _VOLUMES_RECORD).write_text(str(volumes_dir))
-        argv = _bwrap_argv(bwrap, state, boxes_dir, files, volumes_dir)
+        (state / _ARCHIVES_RECORD).write_text(
+            json.dumps({k: str(v) for k, v in archive_dirs.items()})
+        )
+        argv = _bwrap_argv(bwrap, state, boxes_dir, files, volumes_dir, archive_dirs)
         box = Box.launch(state, cgroup, argv)
-        nursery = cls(box, boxes_dir, volumes_dir)
+        nursery = cls(box, boxes_dir, volumes_dir, archive_dirs)
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
         while not nursery.socket_path.exists():
             if not box.alive() or time.monotonic() > deadline:
@@ -192,7 +226,13 @@ class Nursery:
             volumes_dir: Path | None = Path((state / _VOLUMES_RECORD).read_text().strip())
         except OSError:
             volumes_dir = None
-        nursery = cls(box, started_boxes_dir(state, legacy_boxes_dir) or boxes_dir, volumes_dir)
+        try:
+            recorded = json.loads((state / _ARCHIVES_RECORD).read_text())
+            archive_dirs = {k: Path(v) for k, v in recorded.items() if k in ARCHIVES}
+        except (OSError, ValueError, AttributeError):
+            archive_dirs = {}
+        boxes = started_boxes_dir(state, legacy_boxes_dir) or boxes_dir
+        nursery = cls(box, boxes, volumes_dir, archive_dirs)
         if not nursery.socket_path.exists():
             box.kill()
             return None
@@ -201,10 +241,17 @@ class Nursery:
     def alive(self) -> bool:
         return self.box.alive()
 
+    def _archive_kind(self, archive: Path) -> str | None:
+        """The kind of directory its zygote sees `archive` in (None: it does not)."""
+        return next((k for k, d in self.archive_dirs.items() if archive.parent == d), None)
+
     def can_make(self, spec: BoxSpec) -> bool:
-        """Whether its zygote can fork `spec`: no network, no snapshot to restore, and
-        volumes (if any) from the directory it sees, mounted below the home."""
-        if spec.network or spec.restore_archive is not None:
+        """Whether its zygote can fork `spec`: no network, an archive to restore (if any)
+        from a directory it sees, and volumes (if any) from the directory it sees, mounted
+        below the home."""
+        if spec.network:
+            return False
+        if spec.restore_archive is not None and self._archive_kind(spec.restore_archive) is None:
             return False
         return all(
             self.volumes_dir is not None
@@ -262,8 +309,8 @@ class Nursery:
         made."""
         if not self.can_make(spec):
             raise SandboxError(
-                "the nursery makes sandboxes without network or snapshot, with volumes "
-                "below the home only"
+                "the nursery makes sandboxes without network, restored from archives it "
+                "sees, with volumes below the home only"
             )
         if spec.state_dir.parent != self.boxes_dir:
             raise SandboxError(f"{spec.state_dir} is not under {self.boxes_dir}")
@@ -280,6 +327,10 @@ class Nursery:
             "env": spec.env,
             "volumes": [[directory.name, path] for directory, path in spec.volumes],
         }
+        if spec.restore_archive is not None:
+            os.chmod(spec.restore_archive, 0o644)  # the child opens it as the sandbox user
+            request["restore"] = [self._archive_kind(spec.restore_archive),
+                                  spec.restore_archive.name]  # fmt: skip
         loop = asyncio.get_running_loop()
         pid: int | None = None
         try:

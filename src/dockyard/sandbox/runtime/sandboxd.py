@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 HOME = "/home/user"
 STATE_DIR = "/tmp/.dockyard-state"
+#: What a snapshot archive holds, relative to /.
+_SAVED = (HOME[1:], STATE_DIR[1:])
 RESTORE_ARCHIVE = "/.dockyard/restore.tar"
 # The node ships the kernel compiled to bytecode when it can.
 KERNEL = next(
@@ -1005,7 +1007,7 @@ def op_snapshot(conn: Conn, request: dict[str, Any]) -> None:
     )
     tar = Children.spawn(
         # Volumes mounted below the home are not the sandbox's to save.
-        ["tar", "-C", "/", "--one-file-system", "-cf", "-", HOME[1:], STATE_DIR[1:]],
+        ["tar", "-C", "/", "--one-file-system", "-cf", "-", *_SAVED],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
@@ -1018,26 +1020,22 @@ def op_snapshot(conn: Conn, request: dict[str, Any]) -> None:
     tar.wait()
 
 
-def restore() -> None:
-    """Unpack a hibernated sandbox's archive and bring its contexts back (in a thread, so
+def restore(archive_fd: int | None = None) -> None:
+    """Unpack a hibernated or snapshotted sandbox's archive — `archive_fd` (closed once
+    read) or the one at RESTORE_ARCHIVE — and bring its contexts back (in a thread, so
     the daemon answers at once; executions wait for their context)."""
-    if not os.path.exists(RESTORE_ARCHIVE):
+    if archive_fd is None and not os.path.exists(RESTORE_ARCHIVE):
         return
+    source = RESTORE_ARCHIVE if archive_fd is None else "-"
+    stdin = subprocess.DEVNULL if archive_fd is None else archive_fd
     Children.spawn(
-        [
-            "tar",
-            "-C",
-            "/",
-            "-xf",
-            RESTORE_ARCHIVE,
-            "--no-same-owner",
-            "--no-same-permissions",
-            HOME.lstrip("/"),
-            STATE_DIR.lstrip("/"),
-        ],
+        ["tar", "-C", "/", "-xf", source, "--no-same-owner", "--no-same-permissions", *_SAVED],
+        stdin=stdin,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     ).wait()
+    if archive_fd is not None:
+        os.close(archive_fd)
     try:
         with open(f"{STATE_DIR}/meta.json") as meta_file:
             meta = json.load(meta_file)
@@ -1150,9 +1148,14 @@ def accept(server: socket.socket) -> socket.socket:
     return socket.socket(fileno=fd)
 
 
-def main(on_listening: Callable[[], None] | None = None, env: dict[str, str] | None = None) -> None:
+def main(
+    on_listening: Callable[[], None] | None = None,
+    env: dict[str, str] | None = None,
+    archive_fd: int | None = None,
+) -> None:
     """Serve the socket argv[1]; `on_listening` runs once it accepts connections. `env` is
-    the sandbox's environment when the caller has it as a dict (else os.environ's)."""
+    the sandbox's environment when the caller has it as a dict (else os.environ's);
+    `archive_fd` an archive to restore first (else one at RESTORE_ARCHIVE, if any)."""
     path = sys.argv[1]
     if env is None:
         env = {k: v for k, v in os.environ.items() if k != "DOCKYARD_SANDBOXD"}
@@ -1165,7 +1168,7 @@ def main(on_listening: Callable[[], None] | None = None, env: dict[str, str] | N
     else:
         wake_read = -1
         _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
-    restore()
+    restore(archive_fd)
     server = listen_unix(path, 256)
     if on_listening is not None:
         on_listening()

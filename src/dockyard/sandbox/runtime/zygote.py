@@ -75,6 +75,8 @@ BOXES = "/.dockyard/boxes"
 ZYGOTE_RUN = "/.dockyard/zrun"
 #: Every volume of the node (bound into the nursery by builds that do; see _nursery.py).
 VOLUMES = "/.dockyard/volumes"
+#: Where the nursery sees the archives sandboxes are restored from, by kind (read-only).
+ARCHIVES = {"saved": "/.dockyard/saved", "hibernated": "/.dockyard/hibernated"}
 RUN = "/.dockyard/run"
 
 CLONE_NEWNS = 0x00020000
@@ -149,7 +151,8 @@ _LAST_MOUNTS: list[Mount] = [
      b"newinstance,ptmxmode=0666,mode=0620"),
     *((b"tmpfs", hidden.encode(), b"tmpfs", MS_RDONLY | _TMPFS | MS_NOEXEC,
        b"size=4k,mode=0555")
-      for hidden in (BOXES, ZYGOTE_RUN, *([VOLUMES] if os.path.isdir(VOLUMES) else []))),
+      for hidden in (BOXES, ZYGOTE_RUN,
+                     *(d for d in (VOLUMES, *ARCHIVES.values()) if os.path.isdir(d)))),
     (None, b"/dev", None, _READ_ONLY_BIND, None),
 ]  # fmt: skip
 
@@ -217,11 +220,25 @@ def _mount_volumes(volumes: list[list[str]]) -> None:
         _mount(b"%s/%s" % (VOLUMES.encode(), volume_id.encode()), target, None, MS_BIND, None)
 
 
+def _open_archive(restore: list[str] | None) -> int | None:
+    """A descriptor of the archive ``[kind, file name]`` to restore the sandbox from,
+    opened before the archives' directories are covered (None: nothing to restore)."""
+    if not restore:
+        return None
+    kind, name = restore
+    if kind not in ARCHIVES or not name.replace("-", "").replace(".", "").isalnum():
+        raise ValueError(f"bad archive {restore!r}")
+    if name.startswith("."):
+        raise ValueError(f"bad archive {restore!r}")
+    return os.open(f"{ARCHIVES[kind]}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+
+
 def _become_sandbox(
     conn: socket.socket, request: dict[str, Any], seccomp: SeccompProgram, fresh_network: bool
-) -> dict[str, str]:
+) -> tuple[dict[str, str], int | None]:
     """In the sandbox's process (pid 1 of its namespaces): steps 1-3 above (loopback is
-    already up in a reused network namespace). Returns the sandbox's environment."""
+    already up in a reused network namespace). Returns the sandbox's environment and the
+    descriptor of the archive to restore it from, if any."""
     signal.set_wakeup_fd(-1)  # the zygote's, closed below: no byte may land in a reused fd
     resource.setrlimit(resource.RLIMIT_NOFILE, SANDBOX_NOFILE)
     os.setsid()
@@ -244,6 +261,7 @@ def _become_sandbox(
            b"size=%d,mode=0700,uid=%d,gid=%d" % (home_bytes, uid, gid))  # fmt: skip
     _mount(b"%s/%s/run" % (BOXES.encode(), sandbox_id.encode()), RUN.encode(), None, MS_BIND, None)
     _mount_volumes(request.get("volumes") or [])
+    archive = _open_archive(request.get("restore"))
     for mount in _LAST_MOUNTS:
         _mount(*mount)
     socket.sethostname(str(request.get("hostname") or "sandbox"))
@@ -252,8 +270,12 @@ def _become_sandbox(
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
-    os.closerange(3, conn.fileno())
-    os.closerange(conn.fileno() + 1, SANDBOX_NOFILE[1])  # every descriptor the zygote had
+    # Every descriptor the zygote had, but the connection and the archive.
+    low = 3
+    for keep in sorted(fd for fd in (conn.fileno(), archive) if fd is not None):
+        os.closerange(low, keep)
+        low = keep + 1
+    os.closerange(low, SANDBOX_NOFILE[1])
     # The zygote's environment is PATH alone (the nursery starts it with a cleared one).
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     extra = request.get("env")
@@ -262,7 +284,7 @@ def _become_sandbox(
         os.environ.update(env)
     os.chdir("/")
     _drop_privileges(seccomp)
-    return env
+    return env, archive
 
 
 _NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
@@ -497,14 +519,14 @@ def _child(
     daemon. Never returns."""
     code = 1
     try:
-        env = _become_sandbox(conn, request, seccomp, fresh_network)
+        env, archive = _become_sandbox(conn, request, seccomp, fresh_network)
 
         def listening() -> None:
             conn.sendall(b'{"ok": true}\n')
             conn.close()
 
         sys.argv = ["sandboxd", f"{RUN}/d.sock"]
-        sandboxd.main(on_listening=listening, env=env)
+        sandboxd.main(on_listening=listening, env=env, archive_fd=archive)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             conn.sendall((json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n").encode())
