@@ -3,8 +3,8 @@ real runtime (`SandboxService` over a real store; no HTTP), written as JSON.
 
 Measures: warm-pool create and cold create latency (at the service), pause -> resume,
 hibernate + wake with a given amount of Python state restored, a snapshot of that state
-and sandboxes started (and forked) from it, cold creates of sandboxes that mount a volume,
-sustained creations per
+and sandboxes started (and forked) from it, the same for a sandbox holding one small file, cold creates of sandboxes that mount a
+volume, sustained creations per
 second (concurrent clients, each creating a sandbox, running a command in it and killing
 it, while the pool refills), and idle memory per sandbox with many sandboxes alive at once
 (bounded by the memory the node has available).
@@ -121,6 +121,33 @@ async def _snapshot_and_fork(
             "restored": restored and len(started) == 4 and all(checks)}  # fmt: skip
 
 
+async def _small_snapshot_and_fork(service: SandboxService, samples: int) -> dict[str, Any]:
+    """A sandbox holding one small file: snapshots of it, sandboxes started from a snapshot
+    (to a created sandbox), and forks of one copy, each timed `samples` times."""
+    source = await service.create(TENANT, "base")
+    await source.client.write_file("/home/user/notes.txt", b"x" * 1024)
+    snapshots, creates, forks = [], [], []
+    try:
+        for _ in range(samples):
+            t = time.perf_counter()
+            snapshot = await service.snapshot(TENANT, source.sandbox_id, name="small")
+            snapshots.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            copy = await service.create(TENANT, snapshot.snapshot_id)
+            creates.append(time.perf_counter() - t)
+            await service.kill(TENANT, copy.sandbox_id)
+            t = time.perf_counter()
+            (fork,) = await service.fork(TENANT, source.sandbox_id)
+            forks.append(time.perf_counter() - t)
+            if isinstance(fork, Record):
+                await service.kill(TENANT, fork.sandbox_id)
+    finally:
+        await service.kill(TENANT, source.sandbox_id)
+        service.delete_snapshot(TENANT, "small")
+    return {"snapshot": _summary(snapshots), "create_from_snapshot": _summary(creates),
+            "fork_one": _summary(forks)}  # fmt: skip
+
+
 async def _create_with_volume(service: SandboxService, samples: int) -> dict[str, Any]:
     """Cold creates of sandboxes that mount a volume, each killed before the next: below
     the home (forked by the nursery) and at /mnt/data (started through bubblewrap)."""
@@ -203,6 +230,7 @@ async def _run(
                                      "total_ms": round((t_w - t) * 1000, 1), "restored": restored}  # fmt: skip
         results["snapshot_fork"] = await _snapshot_and_fork(service, record, state_mb)
         results["create_with_volume"] = await _create_with_volume(service, samples)
+        results["small_snapshot_fork"] = await _small_snapshot_and_fork(service, samples)
         await service.kill(TENANT, record.sandbox_id)
 
         await service.fill_pools()
