@@ -150,11 +150,12 @@ async def _small_snapshot_and_fork(service: SandboxService, samples: int) -> dic
 
 async def _create_with_volume(service: SandboxService, samples: int) -> dict[str, Any]:
     """Cold creates of sandboxes that mount a volume, each killed before the next: below
-    the home (forked by the nursery) and at /mnt/data (started through bubblewrap)."""
+    the home and at /mnt/data (forked by the nursery), and at /srv/data (started through
+    bubblewrap)."""
     volume = service.create_volume(TENANT, "bench")
     out: dict[str, Any] = {}
     try:
-        for where in ("/home/user/data", "/mnt/data"):
+        for where in ("/home/user/data", "/mnt/data", "/srv/data"):
             times = []
             for _ in range(samples):
                 t = time.perf_counter()

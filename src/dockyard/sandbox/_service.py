@@ -22,8 +22,9 @@ replacement at once.
 New sandboxes without network access are forked by the node's nursery (one zygote sandbox,
 adopted across restarts like the sandboxes it forked, killed at `stop()` only when no
 sandbox is left), woken ones, ones started from a snapshot and ones with volumes below
-the home included; network sandboxes, ones with a volume elsewhere, and every sandbox on a
-node where the nursery cannot run are started with bubblewrap directly.
+the home or in /mnt, /data or /workspace included; network sandboxes, ones with a volume
+elsewhere, and every sandbox on a node where the nursery cannot run are started with
+bubblewrap directly.
 """
 
 from __future__ import annotations

@@ -63,6 +63,10 @@ def check_mount_path(path: object, field: str) -> str:
     return path
 
 
+def _inside(path: str, directory: str) -> bool:
+    return path.startswith(directory.rstrip("/") + "/")
+
+
 @dataclass(frozen=True)
 class Mount:
     """Volume `volume_id` (named `name`) mounted read-write at `path` in a sandbox."""
@@ -198,6 +202,10 @@ class VolumeCatalog:
                 raise ValueError(f"{field}.name: no volume {name!r}")
             if any(m.path == path for m in mounts):
                 raise ValueError(f"{field}.path: {path!r} is mounted twice")
+            nested = next((m.path for m in mounts if _inside(path, m.path) or
+                           _inside(m.path, path)), None)  # fmt: skip
+            if nested is not None:
+                raise ValueError(f"{field}.path: {path!r} and {nested!r} are nested")
             mounts.append(Mount(volume.volume_id, volume.name, path))
         return tuple(mounts)
 

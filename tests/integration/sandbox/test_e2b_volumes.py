@@ -31,21 +31,28 @@ def test_a_volume_outlives_the_sandboxes_that_mount_it(e2b_http: httpx.Client) -
         made.append(beside)
         assert beside.files.read("/mnt/data/notes.txt") == "kept\n"
         assert beside.commands.run("id -u; stat -c %u /mnt/data").stdout == "65534\n65534\n"
-        # Below the home the nursery forks it; elsewhere bubblewrap starts it. Either way
-        # the mount is nosuid and nodev, and the other volumes stay out of sight.
+        # Below the home or in /mnt, /data or /workspace the nursery forks it; elsewhere
+        # bubblewrap starts it. Either way the mount is nosuid and nodev, and the other
+        # volumes stay out of sight.
+        elsewhere = Sandbox.create(timeout=60, volume_mounts={"/srv/data": volume})
+        made.append(elsewhere)
+        assert elsewhere.files.read("/srv/data/notes.txt") == "kept\n"
         service = extension.service
         assert service is not None and service.nursery is not None
-        forked = service.records[writer.sandbox_id].box
-        started = service.records[beside.sandbox_id].box
-        assert forked is not None and service.nursery.cgroups.owns(forked.cgroup)
-        assert started is not None and not service.nursery.cgroups.owns(started.cgroup)
-        for sandbox, path in ((writer, "/home/user/data"), (beside, "/mnt/data")):
+        for sandbox, forked in ((writer, True), (beside, True), (elsewhere, False)):
+            box = service.records[sandbox.sandbox_id].box
+            assert box is not None and service.nursery.cgroups.owns(box.cgroup) is forked
+        for sandbox, path in (
+            (writer, "/home/user/data"),
+            (beside, "/mnt/data"),
+            (elsewhere, "/srv/data"),
+        ):
             options = sandbox.commands.run(f"findmnt -no OPTIONS {path}").stdout
             assert "nosuid" in options and "nodev" in options, options
         other = Volume.create("not-mounted")
         try:
             other.write_file("/secret.txt", "not yours")
-            for sandbox in (writer, beside):
+            for sandbox in (writer, beside, elsewhere):
                 peek = sandbox.commands.run(
                     f"cat /.dockyard/volumes/{other.volume_id}/secret.txt 2>&1; true"
                 ).stdout
@@ -132,6 +139,8 @@ def test_bad_mounts_and_other_tenants_are_refused(e2b_http: httpx.Client, other_
             ([{"name": "mine", "path": "/home/user/../x"}], "volumeMounts[0].path"),
             ([{"name": "nope", "path": "/data"}], "volumeMounts[0].name"),
             ([{"name": "mine", "path": "/a"}, {"name": "mine", "path": "/a"}],
+             "volumeMounts[1].path"),
+            ([{"name": "mine", "path": "/mnt/a"}, {"name": "mine", "path": "/mnt/a/b"}],
              "volumeMounts[1].path"),
             ("mine", "volumeMounts"),
         ):  # fmt: skip

@@ -21,9 +21,9 @@ the pool. Sandboxes forked this way live in the nursery's pid namespace, so the 
 must outlive them: it is started in its own session, survives control-plane restarts
 (`adopt`), and is killed only when no sandbox needs it. It sees the volumes' directory
 too, and the archives sandboxes are restored from (snapshots, forks, hibernation): a child
-binds the volumes it was given below its home, opens the archive it was given, and covers
-the rest. Sandboxes with network access or with a volume elsewhere are started with
-bubblewrap directly.
+binds the volumes it was given (below its home, or in /mnt, /data or /workspace), opens the
+archive it was given, and covers the rest. Sandboxes with network access or with a volume
+elsewhere are started with bubblewrap directly.
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ def _bwrap_argv(
         "--proc", "/proc", "--dev", "/dev",
         "--size", str(_LIMITS.tmp_bytes), "--tmpfs", "/tmp",
         "--dir", HOME, "--dir", "/.dockyard/run",
+        *(arg for top in MOUNT_TOPS for arg in ("--dir", top)),
         "--ro-bind", str(files.daemon), f"/.dockyard/bin/sandboxd{files.daemon.suffix}",
         "--ro-bind", str(files.kernel), f"/.dockyard/bin/kernel{files.kernel.suffix}",
         "--ro-bind", str(files.zygote), f"/.dockyard/bin/zygote{files.zygote.suffix}",
@@ -125,11 +126,16 @@ def _key(state: Path) -> str:
 
 #: The nursery's state file naming the host directory bound as its sandboxes' directories.
 _BOXES_RECORD = "boxes-dir"
-#: The nursery's state file naming the host directory of volumes bound into it (absent:
-#: started by a build that bound none, so sandboxes with volumes go through bubblewrap).
-_VOLUMES_RECORD = "volumes-dir"
+#: The nursery's state file naming the host directory of volumes bound into it and the
+#: top-level directories its children can mount volumes in (absent: started by a build
+#: that bound none, so sandboxes with volumes go through bubblewrap).
+_VOLUMES_RECORD = "volumes.json"
 #: Where the nursery sees the volumes; each child binds its own and covers the rest.
 VOLUMES = "/.dockyard/volumes"
+#: Empty top-level directories of the nursery's (read-only) root where its children can
+#: mount volumes besides the home: a child mounts a small tmpfs there to make the mount
+#: points (or binds onto the directory itself).
+MOUNT_TOPS = ("/mnt", "/data", "/workspace")
 #: The nursery's state file naming the host directories of archives bound into it, by kind
 #: (absent: started by a build that bound none, so restored sandboxes use bubblewrap).
 _ARCHIVES_RECORD = "archive-dirs"
@@ -160,6 +166,8 @@ class Nursery:
         self.boxes_dir = boxes_dir
         #: The host directory of volumes its zygote sees (None: it sees none).
         self.volumes_dir = volumes_dir
+        #: Top-level directories besides the home where its children mount volumes.
+        self.mount_tops: tuple[str, ...] = ()
         #: The host directories of archives its zygote sees, by kind.
         self.archive_dirs = dict(archive_dirs or {})
         check_traversable(boxes_dir)  # once: every sandbox's directory is made in it
@@ -194,13 +202,16 @@ class Nursery:
             with contextlib.suppress(FileNotFoundError):
                 (state / record).unlink()
         if volumes_dir is not None:
-            (state / _VOLUMES_RECORD).write_text(str(volumes_dir))
+            (state / _VOLUMES_RECORD).write_text(
+                json.dumps({"dir": str(volumes_dir), "tops": list(MOUNT_TOPS)})
+            )
         (state / _ARCHIVES_RECORD).write_text(
             json.dumps({k: str(v) for k, v in archive_dirs.items()})
         )
         argv = _bwrap_argv(bwrap, state, boxes_dir, files, volumes_dir, archive_dirs)
         box = Box.launch(state, cgroup, argv)
         nursery = cls(box, boxes_dir, volumes_dir, archive_dirs)
+        nursery.mount_tops = MOUNT_TOPS if volumes_dir is not None else ()
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
         while not nursery.socket_path.exists():
             if not box.alive() or time.monotonic() > deadline:
@@ -223,9 +234,11 @@ class Nursery:
         if box is None:
             return None
         try:
-            volumes_dir: Path | None = Path((state / _VOLUMES_RECORD).read_text().strip())
-        except OSError:
-            volumes_dir = None
+            volumes = json.loads((state / _VOLUMES_RECORD).read_text())
+            volumes_dir: Path | None = Path(volumes["dir"])
+            tops = tuple(str(top) for top in volumes.get("tops") or ())
+        except (OSError, ValueError, KeyError, TypeError):
+            volumes_dir, tops = None, ()
         try:
             recorded = json.loads((state / _ARCHIVES_RECORD).read_text())
             archive_dirs = {k: Path(v) for k, v in recorded.items() if k in ARCHIVES}
@@ -233,6 +246,7 @@ class Nursery:
             archive_dirs = {}
         boxes = started_boxes_dir(state, legacy_boxes_dir) or boxes_dir
         nursery = cls(box, boxes, volumes_dir, archive_dirs)
+        nursery.mount_tops = tops
         if not nursery.socket_path.exists():
             box.kill()
             return None
@@ -248,15 +262,16 @@ class Nursery:
     def can_make(self, spec: BoxSpec) -> bool:
         """Whether its zygote can fork `spec`: no network, an archive to restore (if any)
         from a directory it sees, and volumes (if any) from the directory it sees, mounted
-        below the home."""
+        below the home or in one of its `mount_tops`."""
         if spec.network:
             return False
         if spec.restore_archive is not None and self._archive_kind(spec.restore_archive) is None:
             return False
+        places = (HOME, *self.mount_tops)
         return all(
             self.volumes_dir is not None
             and directory.parent == self.volumes_dir
-            and path.startswith(HOME + "/")
+            and any(path.startswith(place + "/") or path in self.mount_tops for place in places)
             for directory, path in spec.volumes
         )
 

@@ -207,15 +207,27 @@ def _drop_privileges(seccomp: SeccompProgram) -> None:
     _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, seccomp.address, 0, 0), "seccomp")
 
 
+#: Empty top-level directories of the nursery's root where volumes may be mounted besides
+#: the home (the nursery makes them; see _nursery.py).
+MOUNT_TOPS = (b"/mnt", b"/data", b"/workspace")
+
+
 def _mount_volumes(volumes: list[list[str]]) -> None:
-    """Bind each ``[volume id, path]`` below the fresh home (before the volumes' directory
-    is covered). The bind keeps the nosuid and nodev its source has in the nursery."""
+    """Bind each ``[volume id, path]`` below the fresh home or in a `MOUNT_TOPS` directory
+    (before the volumes' directory is covered): onto the directory itself, or onto a
+    mount point made in a small tmpfs mounted over it. The bind keeps the nosuid and nodev
+    its source has in the nursery."""
+    landed: set[bytes] = set()
     for volume_id, path in volumes:
         target = os.fsencode(path)
-        if not volume_id.isalnum() or not target.startswith(HOME + b"/"):
+        top = b"/" + target.split(b"/")[1] if target.startswith(b"/") else b""
+        if not volume_id.isalnum() or os.path.normpath(target) != target:
             raise ValueError(f"bad volume mount {volume_id!r} at {path!r}")
-        if os.path.normpath(target) != target:
-            raise ValueError(f"volume mount path {path!r} is not normalised")
+        if top in MOUNT_TOPS and target != top and top not in landed:
+            _mount(b"tmpfs", top, b"tmpfs", _TMPFS, b"size=64k,mode=0755")
+            landed.add(top)
+        elif not (target.startswith(HOME + b"/") or top in MOUNT_TOPS):
+            raise ValueError(f"volume mount path {path!r} is not below the home or {MOUNT_TOPS}")
         os.makedirs(target, 0o755, exist_ok=True)
         _mount(b"%s/%s" % (VOLUMES.encode(), volume_id.encode()), target, None, MS_BIND, None)
 
