@@ -142,17 +142,23 @@ _FIRST_MOUNTS: list[Mount] = [
     *((entry, entry, None, MS_BIND | MS_REC, None) for entry in _PROC_READ_ONLY),
     *((None, entry, None, _READ_ONLY_BIND, None) for entry in _PROC_READ_ONLY),
 ]
+#: What only the nursery may see: every sandbox's directory, the zygote's socket, and (in
+#: nurseries that bind them) the volumes and the archives.
+_HIDDEN = [
+    d.encode()
+    for d in (BOXES, ZYGOTE_RUN, VOLUMES, *ARCHIVES.values())
+    if d in (BOXES, ZYGOTE_RUN) or os.path.isdir(d)
+]
 #: The mounts after them. The nursery's mounts are locked in a sandbox's namespace (it
-#: belongs to a nested user namespace), so they are covered rather than detached: an
-#: empty read-only tmpfs over every sandbox's directory and over the zygote's socket.
+#: belongs to a nested user namespace), so they are covered rather than detached: one
+#: empty read-only tmpfs over the first hidden directory, bound over the others (one
+#: file system for all of them: each new tmpfs costs the kernel a superblock).
 _LAST_MOUNTS: list[Mount] = [
     (b"tmpfs", b"/dev/shm", b"tmpfs", _TMPFS, b"size=65536k,mode=1777"),
     (b"devpts", b"/dev/pts", b"devpts", MS_NOSUID | MS_NOEXEC,
      b"newinstance,ptmxmode=0666,mode=0620"),
-    *((b"tmpfs", hidden.encode(), b"tmpfs", MS_RDONLY | _TMPFS | MS_NOEXEC,
-       b"size=4k,mode=0555")
-      for hidden in (BOXES, ZYGOTE_RUN,
-                     *(d for d in (VOLUMES, *ARCHIVES.values()) if os.path.isdir(d)))),
+    (b"tmpfs", _HIDDEN[0], b"tmpfs", MS_RDONLY | _TMPFS | MS_NOEXEC, b"size=4k,mode=0555"),
+    *((_HIDDEN[0], hidden, None, MS_BIND, None) for hidden in _HIDDEN[1:]),
     (None, b"/dev", None, _READ_ONLY_BIND, None),
 ]  # fmt: skip
 
