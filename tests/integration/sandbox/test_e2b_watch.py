@@ -1,5 +1,7 @@
 """Watching directories through the unmodified E2B SDKs: the sync SDK polls a watcher
-(CreateWatcher / GetWatcherEvents / RemoveWatcher), the async SDK streams WatchDir."""
+(CreateWatcher / GetWatcherEvents / RemoveWatcher), the async SDK streams WatchDir. A
+sandbox's daemon holds one inotify instance however many watchers it serves, and removes
+each watch when its last watcher goes."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ pytestmark = pytest.mark.usefixtures("e2b_env")
 
 
 INOTIFY_FDS = "ls -l /proc/1/fd | grep -c inotify || true"
+#: Directories the daemon's inotify instance watches now.
+INOTIFY_WATCHES = "cat /proc/1/fdinfo/* 2>/dev/null | grep -c '^inotify wd' || true"
 
 
 def _poll(handle: object, until: set[tuple[str, FilesystemEventType]]) -> set[tuple[str, str]]:
@@ -29,6 +33,7 @@ def test_a_polled_watcher_sees_changes_below_the_directory() -> None:
     try:
         sbx.files.make_dir("project")
         watcher = sbx.files.watch_dir("project", recursive=True)
+        also = sbx.files.watch_dir("project")  # the same directory: the same watch
         sbx.files.write("project/a.txt", "one")
         sbx.commands.run("mkdir project/sub && echo two > project/sub/b.txt")
         sbx.commands.run("mv project/a.txt project/c.txt && chmod 600 project/c.txt")
@@ -44,11 +49,18 @@ def test_a_polled_watcher_sees_changes_below_the_directory() -> None:
         }
         seen = _poll(watcher, wanted)
         assert {(n, k.value) for n, k in wanted} <= seen, seen
-        assert sbx.commands.run(INOTIFY_FDS).stdout.strip() == "1"
+        assert {(e.name, e.type.value) for e in also.get_new_events()} >= {
+            ("c.txt", "create"),
+            ("sub", "create"),
+        }
+        assert sbx.commands.run(INOTIFY_FDS).stdout.strip() == "1", "one instance for both"
+        assert sbx.commands.run(INOTIFY_WATCHES).stdout.strip() == "2"  # project, project/sub
         watcher.stop()
         with pytest.raises(SandboxException):
             watcher.get_new_events()
-        assert sbx.commands.run(INOTIFY_FDS).stdout.strip() == "0", "the watcher is closed"
+        assert sbx.commands.run(INOTIFY_WATCHES).stdout.strip() == "1", "project, for also"
+        also.stop()
+        assert sbx.commands.run(INOTIFY_WATCHES).stdout.strip() == "0", "no watch is left"
 
         with pytest.raises(SandboxException):
             sbx.files.watch_dir("no-such-directory")
@@ -70,7 +82,7 @@ def test_a_streamed_watch_delivers_events_as_they_happen() -> None:
             await handle.stop()
             left = "?"
             for _ in range(100):  # the daemon ends the watch once the stream is closed
-                left = (await sbx.commands.run(INOTIFY_FDS)).stdout.strip()
+                left = (await sbx.commands.run(INOTIFY_WATCHES)).stdout.strip()
                 if left == "0":
                     break
                 await asyncio.sleep(0.05)

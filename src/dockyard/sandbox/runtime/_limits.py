@@ -2,9 +2,9 @@
 raise theirs at start.
 
 Sandbox runtime. Every sandbox on a host runs as the same user (65534), so per-user kernel
-limits are shared by all of them: each directory watcher in a sandbox is one inotify
-instance, and the kernel's default of 128 instances per user would let 128 watchers run
-on the whole host. `raise_limits` lifts such limits to what many sandboxes need; it never
+limits are shared by all of them: a sandbox that watches a directory holds an inotify
+instance, and the kernel's default of 128 instances per user would let 128 sandboxes
+watch on the whole host. `raise_limits` lifts such limits to what many sandboxes need; it never
 lowers one, and does nothing without the right to (not root, or /proc/sys read-only).
 Set ``DOCKYARD_KEEP_KERNEL_LIMITS=1`` to leave the host's settings alone.
 """

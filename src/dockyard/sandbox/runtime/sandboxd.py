@@ -668,31 +668,36 @@ _EVENT_TYPES = (
     (IN_ATTRIB, "chmod"),
 )
 _EVENT_HEADER = struct.Struct("iIII")
-#: Watchers one sandbox may hold (the kernel also limits inotify instances per user).
+#: Watchers one sandbox may hold.
 WATCHER_LIMIT = 64
-#: Events a polled watcher keeps between polls.
+#: Events a watcher keeps until they are taken (the oldest are dropped beyond).
 BUFFERED = 10_000
 
 
-class Watcher:
-    """inotify on a directory and, when `recursive`, every directory below it. A directory
-    made later is watched from when its creation is read, and what it already holds by
-    then is reported as created, so nothing made inside it is missed. Events are
-    ``{"name", "type"}``, names relative to the watched directory: `drain` reads them
-    from the kernel; `buffer` keeps draining on a thread of its own (for a polled
-    watcher, so new directories are watched at once) and `take` returns what it
-    gathered."""
+class Inotify:
+    """The daemon's one inotify instance, shared by all its watchers: the kernel limits
+    instances per user, and every sandbox on a host runs as the same user. A thread reads
+    it and hands each event to the watchers of the directory it came from. Watchers of
+    the same directory share its watch (the kernel gives the same descriptor), which is
+    removed when the last of them lets go. Lock order: this one's `lock`, then a
+    watcher's."""
 
-    def __init__(self, path: str, recursive: bool) -> None:
+    _shared: Inotify | None = None
+    _making = threading.Lock()
+
+    @classmethod
+    def shared(cls) -> Inotify:
+        """The instance, made (and its reader started) on first use."""
+        with cls._making:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    def __init__(self) -> None:
         import ctypes  # only sandboxes that watch need it (a forked one has it loaded)
 
         self._libc = ctypes.CDLL(None, use_errno=True)
         self._errno = ctypes.get_errno
-        self.path = path
-        self.recursive = recursive
-        self.lock = threading.Lock()
-        self.gathered: list[dict[str, str]] = []
-        self._announced: list[dict[str, str]] = []
         self.fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if self.fd < 0:
             raise Failure(
@@ -700,84 +705,133 @@ class Watcher:
                 f"cannot watch: inotify: {os.strerror(self._errno())} (the host's "
                 "fs.inotify.max_user_instances is shared by every sandbox on it)",
             )
-        self.dirs: dict[int, str] = {}
+        self.lock = threading.RLock()
+        #: Watch descriptor -> each watcher of that directory -> its path in the watcher.
+        self.holders: dict[int, dict[Watcher, str]] = {}
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def add(self, watcher: Watcher, directory: str, relative: str) -> int:
+        """Watch `directory` for `watcher`, which names it `relative`; returns the watch
+        descriptor, or -errno."""
+        with self.lock:
+            wd = int(self._libc.inotify_add_watch(
+                self.fd, os.fsencode(directory), _WATCHED | IN_ONLYDIR))  # fmt: skip
+            if wd < 0:
+                return -self._errno()
+            self.holders.setdefault(wd, {})[watcher] = relative
+            watcher.wds.add(wd)
+            return wd
+
+    def discard(self, watcher: Watcher) -> None:
+        """Stop every watch of `watcher` that no other watcher holds."""
+        with self.lock:
+            for wd in watcher.wds:
+                holders = self.holders.get(wd)
+                if holders is None:
+                    continue
+                holders.pop(watcher, None)
+                if not holders:
+                    del self.holders[wd]
+                    self._libc.inotify_rm_watch(self.fd, wd)
+            watcher.wds.clear()
+
+    def _read(self) -> None:
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        while True:
+            poller.poll()
+            try:
+                data = os.read(self.fd, CHUNK)
+            except BlockingIOError:
+                continue
+            with self.lock:
+                offset = 0
+                while offset < len(data):
+                    wd, mask, _, size = _EVENT_HEADER.unpack_from(data, offset)
+                    offset += _EVENT_HEADER.size
+                    name = os.fsdecode(data[offset : offset + size].rstrip(b"\0"))
+                    offset += size
+                    holders = self.holders.get(wd)
+                    if holders is None:
+                        continue
+                    if mask & IN_IGNORED:  # the directory is gone: so is its watch
+                        del self.holders[wd]
+                        for watcher in holders:
+                            watcher.wds.discard(wd)
+                        continue
+                    for watcher, relative in list(holders.items()):
+                        watcher.deliver(relative, name, mask)
+
+
+class Watcher:
+    """A watch on a directory and, when `recursive`, every directory below it, through the
+    daemon's shared `Inotify`. A directory made later is watched from when its creation
+    arrives, and what it already holds by then is reported as created, so nothing made
+    inside it is missed. Events are ``{"name", "type"}``, names relative to the watched
+    directory; they gather (at most BUFFERED) until `take`, and each gathering makes
+    `wake_fd` readable, for a caller that waits."""
+
+    def __init__(self, path: str, recursive: bool) -> None:
+        self.path = path
+        self.recursive = recursive
+        self.inotify = Inotify.shared()
+        self.wds: set[int] = set()
+        self.lock = threading.Lock()
+        self.gathered: list[dict[str, str]] = []
+        self.wake_fd, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             self._add(path, "", announce=False)
         except BaseException:
-            os.close(self.fd)
+            self.close()
             raise
 
     def _add(self, directory: str, relative: str, announce: bool) -> None:
-        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(directory), _WATCHED | IN_ONLYDIR)
+        wd = self.inotify.add(self, directory, relative)
         if wd < 0:
-            errno = self._errno()
             if relative:  # a subdirectory that vanished meanwhile: nothing to watch
                 return
-            code = "not_found" if errno == 2 else "invalid"
-            raise Failure(code, f"cannot watch '{directory}': {os.strerror(errno)}")
-        self.dirs[wd] = relative
+            code = "not_found" if wd == -2 else "invalid"
+            raise Failure(code, f"cannot watch '{directory}': {os.strerror(-wd)}")
         if not self.recursive:
             return
         with contextlib.suppress(OSError), os.scandir(directory) as entries:
             for item in entries:
                 name = os.path.join(relative, item.name)
                 if announce:
-                    self._announced.append({"name": name, "type": "create"})
+                    self._gather([{"name": name, "type": "create"}])
                 if item.is_dir(follow_symlinks=False):
                     self._add(item.path, name, announce)
 
-    def drain(self) -> list[dict[str, str]]:
-        """What happened since the last drain (the caller holds `lock` if others drain)."""
-        events, self._announced = self._announced, []
-        while self.fd >= 0:
-            try:
-                data = os.read(self.fd, CHUNK)
-            except BlockingIOError:
-                break
-            offset = 0
-            while offset < len(data):
-                wd, mask, _, size = _EVENT_HEADER.unpack_from(data, offset)
-                offset += _EVENT_HEADER.size
-                name = os.fsdecode(data[offset : offset + size].rstrip(b"\0"))
-                offset += size
-                if mask & IN_IGNORED or wd not in self.dirs:
-                    self.dirs.pop(wd, None)
-                    continue
-                relative = os.path.join(self.dirs[wd], name) if name else self.dirs[wd]
-                kind = next((k for bits, k in _EVENT_TYPES if mask & bits), None)
-                if kind is not None and name:  # an entry of a watched directory
-                    events.append({"name": relative, "type": kind})
-                if self.recursive and mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO):
-                    self._add(os.path.join(self.path, relative), relative, announce=True)
-                    events.extend(self._announced)
-                    self._announced = []
-        return events
+    def deliver(self, relative: str, name: str, mask: int) -> None:
+        """An event of the directory this watcher names `relative` (the shared reader
+        calls it, holding the instance's lock)."""
+        path = os.path.join(relative, name) if name else relative
+        kind = next((k for bits, k in _EVENT_TYPES if mask & bits), None)
+        if kind is not None and name:  # an entry of a watched directory
+            self._gather([{"name": path, "type": kind}])
+        if self.recursive and name and mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO):
+            self._add(os.path.join(self.path, path), path, announce=True)
 
-    def buffer(self) -> None:
-        """Keep draining into `gathered` (at most BUFFERED events, the oldest dropped) on a
-        thread of its own until `close`."""
-
-        def run() -> None:
-            poller = select.poll()
-            poller.register(self.fd, select.POLLIN)
-            while self.fd >= 0:
-                poller.poll(200)
-                with self.lock:
-                    self.gathered.extend(self.drain())
-                    del self.gathered[:-BUFFERED]
-
-        threading.Thread(target=run, daemon=True).start()
+    def _gather(self, events: list[dict[str, str]]) -> None:
+        with self.lock:
+            self.gathered.extend(events)
+            del self.gathered[:-BUFFERED]
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_write, b"e")
 
     def take(self) -> list[dict[str, str]]:
+        """What happened since the last take."""
+        drain(self.wake_fd)
         with self.lock:
-            events, self.gathered = self.gathered + self.drain(), []
+            events, self.gathered = self.gathered, []
         return events
 
     def close(self) -> None:
-        with self.lock:
-            if self.fd >= 0:
-                os.close(self.fd)
-                self.fd = -1
+        self.inotify.discard(self)
+        for fd in (self.wake_fd, self._wake_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.wake_fd = self._wake_write = -1
 
 
 WATCHERS: dict[str, Watcher] = {}
@@ -807,7 +861,6 @@ def op_watch_create(conn: Conn, request: dict[str, Any]) -> None:
     watcher = _new_watcher(request)
     watcher_id = os.urandom(8).hex()
     WATCHERS[watcher_id] = watcher
-    watcher.buffer()
     conn.final(id=watcher_id)
 
 
@@ -828,13 +881,13 @@ def op_watch(conn: Conn, request: dict[str, Any]) -> None:
     try:
         conn.send({"start": {}})
         poller = select.poll()
-        poller.register(watcher.fd, select.POLLIN)
+        poller.register(watcher.wake_fd, select.POLLIN)
         poller.register(conn.sock.fileno(), select.POLLIN)  # readable: the caller left
         while True:
             ready = {fd for fd, _ in poller.poll()}
             if conn.sock.fileno() in ready:
                 return
-            for event in watcher.drain():
+            for event in watcher.take():
                 conn.send({"event": event})
     except OSError:
         return  # the caller went away
