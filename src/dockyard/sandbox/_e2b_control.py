@@ -103,6 +103,16 @@ def _int_query(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
+def _auto_resume(body: dict[str, Any]) -> bool:
+    """E2B's ``autoResume: {"enabled": bool}`` (absent: False)."""
+    value = body.get("autoResume")
+    if value is None:
+        return False
+    if not isinstance(value, dict) or not isinstance(value.get("enabled", False), bool):
+        raise ValueError('autoResume: must be an object {"enabled": true|false}')
+    return bool(value.get("enabled"))
+
+
 def _timeout(body: dict[str, Any], default: int | None) -> int | None:
     value = body.get("timeout", default)
     if value is None:
@@ -153,6 +163,7 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
                 metadata={str(k): str(v) for k, v in metadata.items()},
                 allow_internet_access=body.get("allow_internet_access"),
                 auto_pause=body.get("autoPause"),
+                auto_resume=_auto_resume(body),
                 volume_mounts=body.get("volumeMounts"),
             )
             return JSONResponse(created_body(record), status_code=201)

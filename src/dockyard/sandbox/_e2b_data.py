@@ -22,6 +22,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from dockyard.api.errors import NotFoundError
 from dockyard.sandbox._connect import (
     FROM_DAEMON,
     HTTP_STATUS,
@@ -34,7 +35,7 @@ from dockyard.sandbox._connect import (
 )
 from dockyard.sandbox._keys import token_matches
 from dockyard.sandbox._multipart import file_parts
-from dockyard.sandbox._service import Record, SandboxService
+from dockyard.sandbox._service import Record, SandboxConflict, SandboxService, SandboxUnavailable
 from dockyard.sandbox.runtime import DaemonClient, DaemonError
 
 #: Paths this router authenticates itself (per-sandbox access tokens).
@@ -145,8 +146,9 @@ def _watch_events(stream: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]
 def build_data_router(service: SandboxService) -> APIRouter:
     router = APIRouter(tags=["e2b-sandbox"], include_in_schema=False)
 
-    def sandbox_of(request: Request) -> Record:
-        """The running sandbox the request names, if its access token matches."""
+    async def sandbox_of(request: Request) -> Record:
+        """The running sandbox the request names, if its access token matches; a paused or
+        hibernated one that asked for it (``autoResume``) is resumed first."""
         sandbox_id = request.headers.get("e2b-sandbox-id")
         if not sandbox_id:
             raise ConnectError("invalid_argument", "missing E2b-Sandbox-Id header")
@@ -158,15 +160,16 @@ def build_data_router(service: SandboxService) -> APIRouter:
             # Same answer for unknown sandboxes and wrong tokens: ids are not probeable.
             raise ConnectError("unauthenticated", "missing or invalid access token")
         if record.phase != "Running":
-            raise ConnectError(
-                "failed_precondition", f"sandbox {sandbox_id} is {record.phase.lower()}"
-            )
+            try:
+                await service.resume_for_traffic(record)
+            except (SandboxConflict, SandboxUnavailable, NotFoundError) as exc:
+                raise ConnectError("failed_precondition", str(exc)) from exc
         return record
 
     @router.get("/health")
     async def health(request: Request) -> Response:
         try:
-            record = sandbox_of(request)
+            record = await sandbox_of(request)
             await record.client.call("health")
         except ConnectError as exc:
             return _unary_error(exc)
@@ -178,7 +181,7 @@ def build_data_router(service: SandboxService) -> APIRouter:
 
     async def stream_call(request: Request, make: Any, frames: Any = _process_events) -> Response:
         try:
-            record = sandbox_of(request)
+            record = await sandbox_of(request)
             message = read_envelope(await request.body())
             stream = make(record.client, message)
         except ConnectError as exc:
@@ -189,7 +192,7 @@ def build_data_router(service: SandboxService) -> APIRouter:
 
     async def unary_call(request: Request, run: Any) -> Response:
         try:
-            record = sandbox_of(request)
+            record = await sandbox_of(request)
             message = parse_json(await request.body())
             result: dict[str, Any] = await run(record.client, message)
         except ConnectError as exc:
@@ -343,7 +346,7 @@ def build_data_router(service: SandboxService) -> APIRouter:
     @router.get("/files")
     async def download(request: Request) -> Response:
         try:
-            record = sandbox_of(request)
+            record = await sandbox_of(request)
             path = request.query_params.get("path") or ""
             data = await record.client.read_file(path)
         except ConnectError as exc:
@@ -360,7 +363,7 @@ def build_data_router(service: SandboxService) -> APIRouter:
     @router.post("/files")
     async def upload(request: Request) -> Response:
         try:
-            record = sandbox_of(request)
+            record = await sandbox_of(request)
             path = request.query_params.get("path")
             uploads: list[tuple[str, bytes]] = []
             content_type = request.headers.get("content-type", "")
@@ -390,7 +393,7 @@ def build_data_router(service: SandboxService) -> APIRouter:
     @router.post("/execute")
     async def execute(request: Request) -> Response:
         try:
-            record = sandbox_of(request)
+            record = await sandbox_of(request)
             body = parse_json(await request.body())
         except ConnectError as exc:
             return _unary_error(exc)
@@ -420,7 +423,7 @@ def build_data_router(service: SandboxService) -> APIRouter:
 
     async def context_call(request: Request, op: str, **fields: Any) -> Response:
         try:
-            record = sandbox_of(request)
+            record = await sandbox_of(request)
             reply = await record.client.call(op, **fields)
         except ConnectError as exc:
             return _unary_error(exc)

@@ -135,6 +135,8 @@ class Record:
     end_at: float = 0.0
     timeout_seconds: int = 300
     auto_pause: bool = False
+    #: Traffic to it while paused or hibernated resumes it (E2B's lifecycle.auto_resume).
+    auto_resume: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     network: bool = False
@@ -177,6 +179,7 @@ class Record:
                 "timeoutSeconds": self.timeout_seconds,
                 "allowInternetAccess": self.network,
                 "autoPause": self.auto_pause,
+                "autoResume": self.auto_resume,
                 "operatingMode": {"Paused": "Paused", "Hibernated": "Hibernated"}.get(
                     self.phase, "Running"
                 ),
@@ -399,6 +402,7 @@ class SandboxService:
             end_at=ts(status.get("endAt")),
             timeout_seconds=int(spec.get("timeoutSeconds") or shape.timeout_seconds),
             auto_pause=bool(spec.get("autoPause")),
+            auto_resume=bool(spec.get("autoResume")),
             metadata=dict(spec.get("metadata") or {}),
             env=dict(spec.get("env") or {}),
             network=bool(spec.get("allowInternetAccess")),
@@ -502,6 +506,7 @@ class SandboxService:
         metadata: dict[str, str] | None = None,
         allow_internet_access: bool | None = None,
         auto_pause: bool | None = None,
+        auto_resume: bool = False,
         volume_mounts: Any = None,
     ) -> Record:
         """A running sandbox for `tenant`: claimed from the template's warm pool when one
@@ -509,15 +514,20 @@ class SandboxService:
         snapshots: the sandbox then starts cold from it. `volume_mounts` is E2B's list of
         ``{"name", "path"}`` of the tenant's volumes (a sandbox with volumes starts cold;
         one from a snapshot mounts the snapshot's volumes unless it names its own). Raises
-        NotFoundError for an unknown template, ValueError for bad mounts."""
+        NotFoundError for an unknown template, ValueError for bad mounts or for
+        `auto_resume` without auto-pause."""
         mounts = self.volumes.resolve_mounts(tenant, volume_mounts)
         shape = self.templates.resolve(template)
+        snapshot = self.snapshots.find(tenant, template) if shape is None else None
+        if snapshot is not None:
+            shape = snapshot.shape
         if shape is None:
-            snapshot = self.snapshots.find(tenant, template)
-            if snapshot is None:
-                raise NotFoundError(
-                    f"template {template!r} not found", kind="SandboxTemplate", name=template
-                )
+            raise NotFoundError(
+                f"template {template!r} not found", kind="SandboxTemplate", name=template
+            )
+        if auto_resume and not (shape.auto_pause if auto_pause is None else auto_pause):
+            raise ValueError("autoResume: a sandbox resumes by traffic only if it auto-pauses")
+        if snapshot is not None:
             return await self._create_restored(
                 tenant,
                 snapshot.shape,
@@ -529,6 +539,7 @@ class SandboxService:
                 timeout_seconds=timeout_seconds,
                 metadata=metadata,
                 auto_pause=auto_pause,
+                auto_resume=auto_resume,
                 mounts=mounts or self._still_there(snapshot.mounts),
             )
         network = (
@@ -545,7 +556,9 @@ class SandboxService:
             if env:
                 record.env = dict(env)
                 await record.client.call("set_env", envs=record.env)
-        return await self._activate(record, tenant, timeout_seconds, metadata, auto_pause)
+        return await self._activate(
+            record, tenant, timeout_seconds, metadata, auto_pause, auto_resume
+        )
 
     async def _create_restored(
         self,
@@ -559,13 +572,16 @@ class SandboxService:
         metadata: dict[str, str] | None,
         auto_pause: bool | None,
         mounts: tuple[Mount, ...],
+        auto_resume: bool = False,
     ) -> Record:
         """A running sandbox for `tenant` started cold from a snapshot `archive`."""
         record = self._new_record(shape, network)
         record.env = dict(env)
         record.mounts = mounts
         await self._boot(record, restore=archive)
-        return await self._activate(record, tenant, timeout_seconds, metadata, auto_pause)
+        return await self._activate(
+            record, tenant, timeout_seconds, metadata, auto_pause, auto_resume
+        )
 
     async def _activate(
         self,
@@ -574,6 +590,7 @@ class SandboxService:
         timeout_seconds: int | None,
         metadata: dict[str, str] | None,
         auto_pause: bool | None,
+        auto_resume: bool = False,
     ) -> Record:
         """Hand the started `record` to `tenant`: running from now, recorded in the store
         (a failure to record drops the sandbox)."""
@@ -586,6 +603,7 @@ class SandboxService:
         record.timeout_seconds = timeout_seconds or shape.timeout_seconds
         record.end_at = now + record.timeout_seconds
         record.auto_pause = shape.auto_pause if auto_pause is None else auto_pause
+        record.auto_resume = auto_resume
         record.metadata = dict(metadata or {})
         record.metrics = MetricsHistory(now)
         try:
@@ -681,6 +699,13 @@ class SandboxService:
             record.end_at = self.clock() + record.timeout_seconds
             self._save(record)
             return resumed
+
+    async def resume_for_traffic(self, record: Record) -> None:
+        """Resume a paused or hibernated sandbox that asked for it (``auto_resume``) because
+        a request reached it; SandboxConflict for one that did not ask."""
+        if not record.auto_resume or record.tenant is None:
+            raise SandboxConflict(f"sandbox {record.sandbox_id} is {record.phase.lower()}")
+        await self.resume(record.tenant, record.sandbox_id, None)
 
     async def hibernate(self, tenant: str, sandbox_id: str) -> dict[str, builtins.list[str]]:
         """Write home, code contexts and history to disk and release all memory; returns
@@ -858,6 +883,7 @@ class SandboxService:
                         timeout_seconds=timeout_seconds or record.timeout_seconds,
                         metadata=dict(record.metadata),
                         auto_pause=record.auto_pause,
+                        auto_resume=record.auto_resume,
                         mounts=record.mounts,
                     )
                     for _ in range(count)
