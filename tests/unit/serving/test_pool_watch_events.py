@@ -86,3 +86,14 @@ def test_only_the_watch_is_run_rather_than_polled() -> None:
     assert isinstance(PoolWatch("http://api", None, "default", "pool"), WatchedDiscovery)
     assert not isinstance(pool_discovery("http://api", None, "default", "pool"), WatchedDiscovery)
     assert not isinstance(static_discovery(["http://e:8000"]), WatchedDiscovery)
+
+
+async def test_a_polled_pool_closes_its_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[str] = []
+
+    async def close(self: PoolWatch) -> None:
+        closed.append(self.pool)
+
+    monkeypatch.setattr(PoolWatch, "close", close)
+    await pool_discovery("http://api", None, "default", "pool").close()
+    assert closed == ["pool"]

@@ -83,18 +83,24 @@ def endpoints_of(pool: dict[str, Any], pods: list[dict[str, Any]]) -> dict[str, 
     return out
 
 
-def pool_discovery(
-    api_url: str, token: str | None, namespace: str, pool: str
-) -> Callable[[], Awaitable[dict[str, EngineRole]]]:
+class PolledPool:
+    """Endpoints of an InferencePool, read in full on each call (the gateway polls it: it
+    is not a :class:`WatchedDiscovery`); `close` releases its HTTP connections."""
+
+    def __init__(self, source: PoolWatch) -> None:
+        self._source = source
+
+    async def __call__(self) -> dict[str, EngineRole]:
+        return await self._source()
+
+    async def close(self) -> None:
+        await self._source.close()
+
+
+def pool_discovery(api_url: str, token: str | None, namespace: str, pool: str) -> PolledPool:
     """Endpoints of InferencePool ``namespace/pool`` read from the Dockyard API at ``api_url``
-    (one list per call; see :class:`PoolWatch` for the watching variant). A plain function,
-    not a :class:`WatchedDiscovery`, so the gateway polls it."""
-    source = PoolWatch(api_url, token, namespace, pool)
-
-    async def discover() -> dict[str, EngineRole]:
-        return await source()
-
-    return discover
+    (one list per call; see :class:`PoolWatch` for the watching variant)."""
+    return PolledPool(PoolWatch(api_url, token, namespace, pool))
 
 
 class PoolWatch:
