@@ -167,7 +167,7 @@ async def _create_with_volume(service: SandboxService, samples: int) -> dict[str
             out[where] = _summary(times)
         await asyncio.sleep(0.5)  # the kills' clean-ups, before the volume goes
     finally:
-        service.delete_volume(TENANT, volume.volume_id)
+        await service.delete_volume(TENANT, volume.volume_id)
     return out
 
 

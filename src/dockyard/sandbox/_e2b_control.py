@@ -28,6 +28,7 @@ from dockyard.sandbox._service import (
 )
 from dockyard.sandbox._snapshots import Snapshot
 from dockyard.sandbox._volumes import Volume
+from dockyard.sandbox.runtime import DaemonError
 
 #: Paths this router authenticates itself (X-API-Key instead of Dockyard's bearer token).
 CONTROL_PREFIXES = ("/sandboxes", "/v2/sandboxes", "/snapshots", "/templates", "/volumes")
@@ -146,6 +147,8 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
             return error(429, str(exc))
         except SandboxUnavailable as exc:
             return error(503, str(exc))
+        except DaemonError as exc:  # the sandbox's daemon failed or is gone
+            return error(503, f"the sandbox did not answer: {exc}")
         except (ValueError, TypeError) as exc:
             return error(400, str(exc))
 
@@ -360,7 +363,7 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
     @router.delete("/volumes/{volume_id}", status_code=204)
     async def delete_volume(volume_id: str, request: Request) -> Response:
         async def action(tenant: str, body: dict[str, Any]) -> Response:
-            if not service.delete_volume(tenant, volume_id):
+            if not await service.delete_volume(tenant, volume_id):
                 return error(404, f"volume {volume_id!r} not found")
             return Response(status_code=204)
 

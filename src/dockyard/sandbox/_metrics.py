@@ -148,12 +148,28 @@ def read_usage(cgroup: PodCgroup, home: str = "/home/user") -> Usage | None:
 _PACKED = struct.Struct("dqdqqqqq")
 
 
+def cpu_baseline(cgroup: PodCgroup) -> float:
+    """The CPU seconds the sandbox's counter shows before it runs for its tenant: cgroup
+    v2's ``usage_usec`` covers the cgroup's whole life (a reused one's earlier sandboxes
+    included); on v1 the counter is its processes' own times, which start at zero."""
+    if cgroup.driver != "v2" or not cgroup.dirs:
+        return 0.0
+    try:
+        return _stat_fields(_read(f"{cgroup.dirs[0]}/cpu.stat"))["usage_usec"] / 1e6
+    except (OSError, KeyError):
+        return 0.0
+
+
 class MetricsHistory:
     """One sandbox's samples, oldest first, at most `KEEP`."""
 
-    def __init__(self, started_at: float) -> None:
+    def __init__(self, started_at: float, cpu_seconds: float = 0.0) -> None:
         self._samples: deque[bytes] = deque(maxlen=KEEP)
-        self._previous: tuple[float, float] = (started_at, 0.0)  # (time, cpu seconds)
+        self._previous: tuple[float, float] = (started_at, cpu_seconds)  # (time, cpu)
+
+    def rebase(self, now: float, cpu_seconds: float) -> None:
+        """Count CPU from `cpu_seconds` at `now` (the sandbox runs in a new box)."""
+        self._previous = (now, cpu_seconds)
 
     def __len__(self) -> int:
         return len(self._samples)

@@ -39,7 +39,7 @@ import shutil
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import AsyncGenerator, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,7 +59,14 @@ from dockyard.sandbox._kinds import (
     WARM_POOL,
     Phase,
 )
-from dockyard.sandbox._metrics import INTERVAL_SECONDS, Metric, MetricsHistory, Usage, read_usage
+from dockyard.sandbox._metrics import (
+    INTERVAL_SECONDS,
+    Metric,
+    MetricsHistory,
+    Usage,
+    cpu_baseline,
+    read_usage,
+)
 from dockyard.sandbox._snapshots import Snapshot, SnapshotCatalog, check_name, new_snapshot_id
 from dockyard.sandbox._templates import Shape, TemplateShapes
 from dockyard.sandbox._volumes import Mount, Volume, VolumeCatalog, mounts_from_objects
@@ -94,6 +101,8 @@ MAX_FORKS = 20
 MAX_SNAPSHOTS_PER_TENANT = 100
 #: Room a snapshot archive gets beyond the sandbox's home quota and memory limit.
 _ARCHIVE_SLACK_BYTES = 64 << 20
+#: Longest a sandbox's copy (snapshot, fork, hibernation) may take; its lock is held meanwhile.
+_COPY_TIMEOUT_SECONDS = 300.0
 
 
 class SandboxConflict(Exception):
@@ -243,6 +252,10 @@ class SandboxService:
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._sampled_at = 0.0
+        #: Sandboxes whose timeout (or hibernation) is being carried out.
+        self._expiring: set[str] = set()
+        #: Per tenant: snapshots are taken one at a time.
+        self._snapshot_locks: dict[str, asyncio.Lock] = {}
         #: Volumes being mounted by sandboxes still starting (not in `records` yet).
         self._mounting: Counter[str] = Counter()
         self._workers = ThreadPoolExecutor(_WORKER_THREADS, thread_name_prefix="sandbox")
@@ -263,6 +276,8 @@ class SandboxService:
             os.chmod(path, 0o711)
         self.snapshots.sweep()
         self.volumes.sweep()
+        for partial in self.snapshots_dir.glob("*.partial"):  # a hibernation cut short
+            partial.unlink()
         self.node_files = await self._blocking(prepare_node, self.node_dir)
         self.nursery = await self._blocking(self._open_nursery, self.node_files)
         self._adopt_all()
@@ -531,7 +546,7 @@ class SandboxService:
             return await self._create_restored(
                 tenant,
                 snapshot.shape,
-                self.snapshots.archive(snapshot.snapshot_id),
+                self.snapshots.archive(snapshot),
                 env={**snapshot.env, **(env or {})},
                 network=snapshot.network
                 if allow_internet_access is None
@@ -605,7 +620,9 @@ class SandboxService:
         record.auto_pause = shape.auto_pause if auto_pause is None else auto_pause
         record.auto_resume = auto_resume
         record.metadata = dict(metadata or {})
-        record.metrics = MetricsHistory(now)
+        record.metrics = MetricsHistory(
+            now, cpu_baseline(record.box.cgroup) if record.box is not None else 0.0
+        )
         try:
             self.store.create(SANDBOX, record.to_object())
         except Exception:
@@ -648,18 +665,30 @@ class SandboxService:
 
     # --- transitions ----------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def _holding(self, record: Record) -> AsyncIterator[Record]:
+        """Hold the record's lock, for a sandbox that is still this service's once it has
+        it (a kill that held it first forgets the sandbox: NotFoundError then)."""
+        async with record.lock:
+            if self.records.get(record.sandbox_id) is not record:
+                raise NotFoundError(
+                    f"sandbox {record.sandbox_id!r} not found", kind="Sandbox",
+                    name=record.sandbox_id,
+                )  # fmt: skip
+            yield record
+
     async def kill(self, tenant: str, sandbox_id: str) -> None:
         """SIGKILL the sandbox and forget it; returns once the kill is sent and recorded.
         Waiting for its processes to end, removing its cgroup and its files happen in
         the background (after a crash, `start()` finishes them: the sandbox has no
         object any more)."""
         record = self.get(tenant, sandbox_id)
-        async with record.lock:
+        async with self._holding(record):
             box, record.box = record.box, None
             if box is not None:
                 box.signal_kill(paused=record.phase == "Paused")
             self._forget(record, files=False)
-            self._spawn(self._discard_box(box, record.state_dir, signalled=True))
+            self._spawn(self._discard_mounted(record, box))
 
     def set_timeout(self, tenant: str, sandbox_id: str, seconds: int) -> None:
         record = self.get(tenant, sandbox_id)
@@ -669,7 +698,7 @@ class SandboxService:
 
     async def pause(self, tenant: str, sandbox_id: str) -> None:
         record = self.get(tenant, sandbox_id)
-        async with record.lock:
+        async with self._holding(record):
             if record.phase != "Running" or record.box is None:
                 raise SandboxConflict(
                     f"sandbox {sandbox_id} is {record.phase.lower()}, not running"
@@ -686,12 +715,14 @@ class SandboxService:
         """Make the sandbox run again (thaw a paused one, wake a hibernated one); True when
         it was not running. The timeout restarts from now."""
         record = self.get(tenant, sandbox_id)
-        async with record.lock:
+        async with self._holding(record):
             resumed = record.phase != "Running"
             if record.phase == "Paused" and record.box is not None:
                 await self._blocking(record.box.thaw)
             elif record.phase == "Hibernated":
                 await self._wake(record)
+                if record.metrics is not None and record.box is not None:
+                    record.metrics.rebase(self.clock(), cpu_baseline(record.box.cgroup))
             record.phase = "Running"
             record.paused_at = None
             if timeout_seconds:
@@ -711,7 +742,7 @@ class SandboxService:
         """Write home, code contexts and history to disk and release all memory; returns
         the names of globals that could not be saved, per context."""
         record = self.get(tenant, sandbox_id)
-        async with record.lock:
+        async with self._holding(record):
             record.snapshot = True
             archive = self.snapshots_dir / f"{sandbox_id}.tar"
             header = await self._copy_running(record, archive, then_freeze=False)
@@ -734,8 +765,15 @@ class SandboxService:
         partial = target.with_name(f"{target.name}.{os.urandom(4).hex()}.partial")
         limit = record.shape.disk_bytes + record.shape.memory_bytes + _ARCHIVE_SLACK_BYTES
         try:
-            header: dict[str, Any] = await record.client.snapshot(partial, limit, memory)
+            async with asyncio.timeout(_COPY_TIMEOUT_SECONDS):
+                header: dict[str, Any] = await record.client.snapshot(partial, limit, memory)
             os.replace(partial, target)
+        except TimeoutError as exc:
+            raise SandboxUnavailable(
+                f"the copy of {record.sandbox_id} took over {_COPY_TIMEOUT_SECONDS:.0f} s"
+            ) from exc
+        except DaemonError as exc:  # e.g. the daemon is gone, or the archive too large
+            raise SandboxUnavailable(f"cannot copy {record.sandbox_id}: {exc}") from exc
         except OSError as exc:  # the control plane's disk, e.g. full
             raise SandboxUnavailable(
                 f"cannot write the copy of {record.sandbox_id}: {exc}"
@@ -782,20 +820,30 @@ class SandboxService:
             raise NotFoundError(f"volume {ref!r} not found", kind="SandboxVolume", name=ref)
         return volume
 
-    def delete_volume(self, tenant: str, ref: str) -> bool:
-        """Delete the tenant's volume and its contents; False when there is none,
-        SandboxConflict while a sandbox (running, paused or hibernated) mounts it."""
+    async def delete_volume(self, tenant: str, ref: str) -> bool:
+        """Delete the tenant's volume and its contents (on a worker thread); False when
+        there is none, SandboxConflict while a sandbox (running, paused or hibernated)
+        mounts it. Sandboxes that mount it and are still starting or ending are waited
+        for first."""
         volume = self.volumes.find(tenant, ref)
         if volume is None:
             return False
-        if self._mounting[volume.volume_id] > 0:
-            raise SandboxConflict(f"volume {volume.name!r} is being mounted by a new sandbox")
+        # A sandbox that mounts it and is still starting or ending: wait for it (a kill's
+        # clean-up takes milliseconds; a start ends in the records, checked below).
+        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+        while self._mounting[volume.volume_id] > 0:
+            if time.monotonic() > deadline:
+                raise SandboxConflict(
+                    f"volume {volume.name!r} is mounted by a sandbox that is starting or ending"
+                )
+            await asyncio.sleep(0.01)
         for record in self.records.values():
             if any(m.volume_id == volume.volume_id for m in record.mounts):
                 raise SandboxConflict(
                     f"volume {volume.name!r} is mounted by sandbox {record.sandbox_id}"
                 )
-        self.volumes.delete(volume)
+        self.volumes.forget(volume)  # gone for every caller before its files go
+        await self._blocking(self.volumes.remove_files, volume.volume_id)
         return True
 
     def _still_there(self, mounts: tuple[Mount, ...]) -> tuple[Mount, ...]:
@@ -819,19 +867,29 @@ class SandboxService:
         if name is not None:
             check_name(name)
         record = self.get(tenant, sandbox_id)
+        # One at a time per tenant: the quota and a name's snapshot hold across the copy.
+        async with self._snapshot_locks.setdefault(tenant, asyncio.Lock()):
+            return await self._snapshot(record, tenant, name, memory)
+
+    async def _snapshot(
+        self, record: Record, tenant: str, name: str | None, memory: bool
+    ) -> Snapshot:
         existing = self.snapshots.find(tenant, name) if name else None
         if existing is None and len(self.snapshots.list(tenant)) >= self.max_snapshots:
             raise SandboxQuotaExceeded(
                 f"tenant holds {self.max_snapshots} snapshots, the most it may; delete one first"
             )
         snapshot_id = existing.snapshot_id if existing else new_snapshot_id()
-        archive = self.snapshots.archive(snapshot_id)
-        async with record.lock:
+        # A new archive each time: the object names it, so a crash before the object is
+        # written leaves the previous contents (and their archive) in place.
+        archive_name = f"{snapshot_id}-{os.urandom(4).hex()}.tar"
+        archive = self.snapshots.directory / archive_name
+        async with self._holding(record):
             header = await self._copy_running(record, archive, memory)
         snapshot = Snapshot(
             snapshot_id=snapshot_id,
             tenant=tenant,
-            source=sandbox_id,
+            source=record.sandbox_id,
             shape=record.shape,
             names=(name,) if name else (),
             memory=memory,
@@ -841,14 +899,17 @@ class SandboxService:
             unsaved={k: list(v) for k, v in (header.get("unsaved") or {}).items() if v},
             size_bytes=archive.stat().st_size,
             mounts=record.mounts,
+            archive_name=archive_name,
         )
         try:
             self.snapshots.save(snapshot)
         except BaseException:
-            if existing is None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(archive)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(archive)
             raise
+        if existing is not None and existing.archive_name != archive_name:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.snapshots.archive(existing))
         return snapshot
 
     def list_snapshots(self, tenant: str) -> builtins.list[Snapshot]:
@@ -869,7 +930,7 @@ class SandboxService:
             raise ValueError(f"count: must be between 1 and {MAX_FORKS}, got {count}")
         record = self.get(tenant, sandbox_id)
         archive = self.snapshots.directory / f"fork-{new_snapshot_id()}.tar"
-        async with record.lock:
+        async with self._holding(record):
             await self._copy_running(record, archive)
         try:
             started = await asyncio.gather(
@@ -919,6 +980,15 @@ class SandboxService:
                 os.unlink(f"{self.snapshots_dir}/{record.sandbox_id}.tar")
         if files:
             remove_state_dir(record.state_dir)
+
+    async def _discard_mounted(self, record: Record, box: Box | None) -> None:
+        """`_discard_box` of a killed sandbox; its volumes count as in use until its
+        processes are gone."""
+        self._mounting.update(m.volume_id for m in record.mounts)
+        try:
+            await self._discard_box(box, record.state_dir, signalled=True)
+        finally:
+            self._mounting.subtract(m.volume_id for m in record.mounts)
 
     def _drop(self, record: Record) -> Coroutine[Any, Any, None]:
         """Give back the record's place and take its box; the returned coroutine kills the
@@ -1024,27 +1094,36 @@ class SandboxService:
         paused longer than their template's ``hibernateAfterSeconds``."""
         now = self.clock()
         for record in list(self.records.values()):
+            if record.tenant is None or record.sandbox_id in self._expiring:
+                continue
             after = record.shape.hibernate_after_seconds
-            if (record.phase == "Paused" and after and record.tenant is not None
-                    and record.paused_at is not None and now - record.paused_at >= after):  # fmt: skip
-                try:
-                    await self.hibernate(record.tenant, record.sandbox_id)
-                except (SandboxConflict, NotFoundError):
-                    pass
-                except (SandboxUnavailable, DaemonError, OSError) as exc:
-                    log.warning("hibernation of paused sandbox %s: %s", record.sandbox_id, exc)
-                continue
-            if record.phase != "Running" or record.end_at > now or record.tenant is None:
-                continue
+            if (record.phase == "Paused" and after and record.paused_at is not None
+                    and now - record.paused_at >= after):  # fmt: skip
+                self._expire_one(record, self.hibernate, "hibernation of paused sandbox")
+            elif record.phase == "Running" and record.end_at <= now:
+                action = self.pause if record.auto_pause else self.kill
+                self._expire_one(record, action, "timeout of sandbox")
+
+    def _expire_one(
+        self, record: Record, action: Callable[[str, str], Awaitable[Any]], what: str
+    ) -> None:
+        """Run `action` on the sandbox in the background (it may wait for the sandbox's
+        lock, e.g. behind a long snapshot; the loop does not), once at a time."""
+        sandbox_id, tenant = record.sandbox_id, record.tenant
+        assert tenant is not None
+        self._expiring.add(sandbox_id)
+
+        async def run() -> None:
             try:
-                if record.auto_pause:
-                    await self.pause(record.tenant, record.sandbox_id)
-                else:
-                    await self.kill(record.tenant, record.sandbox_id)
+                await action(tenant, sandbox_id)
             except (SandboxConflict, NotFoundError):
                 pass
-            except SandboxUnavailable as exc:
-                log.warning("timeout of sandbox %s: %s", record.sandbox_id, exc)
+            except (SandboxUnavailable, DaemonError, OSError) as exc:
+                log.warning("%s %s: %s", what, sandbox_id, exc)
+            finally:
+                self._expiring.discard(sandbox_id)
+
+        self._spawn(run())
 
     def pool_targets(self) -> dict[str, int]:
         """Warm sandboxes wanted per template, summed over SandboxWarmPools."""

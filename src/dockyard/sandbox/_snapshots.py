@@ -71,6 +71,12 @@ class Snapshot:
     size_bytes: int = 0
     #: The source's volumes, mounted again into sandboxes started from it.
     mounts: tuple[Mount, ...] = ()
+    #: Its archive's file name in the catalog's directory ("" for ``<id>.tar``).
+    archive_name: str = ""
+
+    @property
+    def archive_file(self) -> str:
+        return self.archive_name or f"{self.snapshot_id}.tar"
 
     def to_object(self) -> dict[str, Any]:
         return {
@@ -90,6 +96,7 @@ class Snapshot:
                 "allowInternetAccess": self.network,
                 "shape": dataclasses.asdict(self.shape),
                 "volumeMounts": [m.to_json() for m in self.mounts],
+                "archive": self.archive_file,
             },
             "status": {
                 "createdAt": datetime.fromtimestamp(self.created_at, UTC)
@@ -122,6 +129,7 @@ class Snapshot:
             unsaved={k: list(v) for k, v in (status.get("unsavedNames") or {}).items()},
             size_bytes=int(status.get("sizeBytes") or 0),
             mounts=mounts_from_objects(spec.get("volumeMounts")),
+            archive_name=str(spec.get("archive") or ""),
         )
 
     def answers_to(self, ref: str) -> bool:
@@ -140,8 +148,8 @@ class SnapshotCatalog:
         self.store = store
         self.directory = directory
 
-    def archive(self, snapshot_id: str) -> Path:
-        return self.directory / f"{snapshot_id}.tar"
+    def archive(self, snapshot: Snapshot) -> Path:
+        return self.directory / snapshot.archive_file
 
     def list(self, tenant: str) -> list[Snapshot]:
         """The tenant's snapshots, oldest first."""
@@ -156,7 +164,8 @@ class SnapshotCatalog:
         obj = self.store.try_get(SNAPSHOT, NAMESPACE, ref)
         if obj is not None:
             found = Snapshot.from_object(obj)
-            return found if found.tenant == tenant else None
+            if found.tenant == tenant:
+                return found
         named = [s for s in self.list(tenant) if s.answers_to(ref)]
         return named[-1] if named else None
 
@@ -177,13 +186,17 @@ class SnapshotCatalog:
         with contextlib.suppress(NotFoundError):
             self.store.delete(SNAPSHOT, NAMESPACE, snapshot.snapshot_id)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.archive(snapshot.snapshot_id))
+            os.unlink(self.archive(snapshot))
         return True
 
     def sweep(self) -> None:
-        """Remove archives without an object and unfinished ones (a crash mid-snapshot)."""
-        known = {obj["metadata"]["name"] for obj in self.store.list(SNAPSHOT, NAMESPACE)[0]}
+        """Remove archives no object names: unfinished ones, forks' copies, and ones a
+        crash left between writing an archive and its object (start-up only)."""
+        named = {
+            Snapshot.from_object(obj).archive_file
+            for obj in self.store.list(SNAPSHOT, NAMESPACE)[0]
+        }
         for path in self.directory.iterdir():
-            if path.suffix == ".partial" or path.stem not in known:
+            if path.name not in named:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()

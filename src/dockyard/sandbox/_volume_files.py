@@ -148,6 +148,8 @@ def _os_error(exc: OSError, parts: list[str]) -> VolumeFileError:
         return VolumeFileError(507, "the volume's disk is full")
     if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
         return VolumeFileError(409, f"path: {shown} is in the way ({exc.strerror})")
+    if exc.errno in (errno.ENAMETOOLONG, errno.ELOOP, errno.EINVAL):
+        return VolumeFileError(400, f"path: {shown}: {exc.strerror}")
     return VolumeFileError(500, f"path: {shown}: {exc.strerror}")
 
 
@@ -615,9 +617,34 @@ class VolumeFiles:
             os.close(fd)
 
 
-def _remove_tree(parent: int, name: str, parts: list[str], level: int = 0) -> None:
+def remove_tree(directory: Path, name: str) -> None:
+    """Remove `directory`/`name` and everything below it as `_remove_tree` does, however
+    deep: a directory `MAX_DEPTH` levels down is moved up into `directory` under a name of
+    its own and removed in turn. A missing entry is no error."""
+    try:
+        parent = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        pending = [name]
+        while pending:
+            with contextlib.suppress(FileNotFoundError):
+                _remove_tree(parent, pending.pop(), [name], hoist_to=(parent, pending))
+    finally:
+        os.close(parent)
+
+
+def _remove_tree(
+    parent: int,
+    name: str,
+    parts: list[str],
+    level: int = 0,
+    hoist_to: tuple[int, list[str]] | None = None,
+) -> None:
     """Remove directory `name` in `parent` with everything in it, never following a link
-    and never opening anything but a directory; 400 past `MAX_DEPTH` levels."""
+    and never opening anything but a directory. Past `MAX_DEPTH` levels: 400, or with
+    `hoist_to` (a directory descriptor and a list), the deeper directory is moved there
+    under a new name, added to the list, and left for the caller."""
     if level >= MAX_DEPTH:
         raise VolumeFileError(
             400, f"path: {_display(parts)} is more than {MAX_DEPTH} levels deep to remove"
@@ -628,7 +655,13 @@ def _remove_tree(parent: int, name: str, parts: list[str], level: int = 0) -> No
             try:
                 os.unlink(child, dir_fd=fd)
             except IsADirectoryError:
-                _remove_tree(fd, child, [*parts, child], level + 1)
+                if hoist_to is not None and level + 1 >= MAX_DEPTH:
+                    top, later = hoist_to
+                    moved = f"{_TEMP_PREFIX}{secrets.token_hex(8)}"
+                    os.rename(child, moved, src_dir_fd=fd, dst_dir_fd=top)
+                    later.append(moved)
+                else:
+                    _remove_tree(fd, child, [*parts, child], level + 1, hoist_to)
             except FileNotFoundError:  # removed meanwhile
                 pass
     finally:

@@ -17,18 +17,18 @@ import contextlib
 import os
 import posixpath
 import re
-import shutil
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dockyard.api.errors import AlreadyExistsError
+from dockyard.api.errors import AlreadyExistsError, NotFoundError
 from dockyard.api.labels import selector_from_match_labels
 from dockyard.node.sandbox.isolation import SANDBOX_GID, SANDBOX_UID
 from dockyard.sandbox._keys import new_access_token, token_matches
 from dockyard.sandbox._kinds import API_VERSION, NAMESPACE, TENANT_LABEL, VOLUME
+from dockyard.sandbox._volume_files import remove_tree
 from dockyard.store import ObjectStore
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}")
@@ -155,7 +155,8 @@ class VolumeCatalog:
         obj = self.store.try_get(VOLUME, NAMESPACE, ref)
         if obj is not None:
             found = Volume.from_object(obj)
-            return found if found.tenant == tenant else None
+            if found.tenant == tenant:
+                return found
         return next((v for v in self.list(tenant) if v.name == ref), None)
 
     def create(self, tenant: str, name: str, now: float) -> Volume:
@@ -173,14 +174,19 @@ class VolumeCatalog:
             try:
                 self.store.create(VOLUME, volume.to_object())
             except BaseException:
-                shutil.rmtree(path, ignore_errors=True)
+                path.rmdir()
                 raise
             return volume
 
-    def delete(self, volume: Volume) -> None:
-        with contextlib.suppress(Exception):
+    def forget(self, volume: Volume) -> None:
+        """Delete the volume's object (its files stay until `remove_files`)."""
+        with contextlib.suppress(NotFoundError):
             self.store.delete(VOLUME, NAMESPACE, volume.volume_id)
-        shutil.rmtree(self.path(volume.volume_id), ignore_errors=True)
+
+    def remove_files(self, volume_id: str) -> None:
+        """Remove a forgotten volume's directory (blocking), never following a link nor
+        opening anything but a directory: sandboxes could have put anything there."""
+        remove_tree(self.directory, volume_id)
 
     def resolve_mounts(self, tenant: str, requested: Any) -> tuple[Mount, ...]:
         """E2B's ``volumeMounts`` (a list of ``{"name", "path"}``) as mounts of the
@@ -221,4 +227,4 @@ class VolumeCatalog:
         known = {obj["metadata"]["name"] for obj in self.store.list(VOLUME, NAMESPACE)[0]}
         for path in self.directory.iterdir():
             if path.name not in known:
-                shutil.rmtree(path, ignore_errors=True)
+                remove_tree(self.directory, path.name)

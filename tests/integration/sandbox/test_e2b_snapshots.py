@@ -5,7 +5,9 @@ plain HTTP; and a snapshot that outlives a restart of the sandbox service."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -17,7 +19,9 @@ from e2b import SandboxException
 from e2b_code_interpreter import AsyncSandbox, Sandbox
 from tests.integration.sandbox.conftest import run_in_fresh_root, running_service
 
+from dockyard.api.errors import NotFoundError
 from dockyard.sandbox import Record, SandboxQuotaExceeded, SandboxUnavailable, extension
+from dockyard.sandbox._kinds import NAMESPACE, SANDBOX
 
 pytestmark = pytest.mark.usefixtures("e2b_env")
 
@@ -215,9 +219,7 @@ def test_fork_of_a_paused_sandbox_leaves_it_frozen() -> None:
             assert isinstance(fork, Record) and fork.phase == "Running"
             assert fork.box is not None and not fork.box.frozen()
             assert record.phase == "Paused" and record.box.frozen()
-            assert list(service.snapshots.directory.iterdir()) == [
-                service.snapshots.archive(saved.snapshot_id)
-            ]
+            assert list(service.snapshots.directory.iterdir()) == [service.snapshots.archive(saved)]
             # Forked by the nursery, which sees every archive: the fork sees none of them.
             assert service.nursery is not None and service.nursery.cgroups.owns(fork.box.cgroup)
             listing = await _run(fork, "ls -A /.dockyard/saved /.dockyard/hibernated")
@@ -278,6 +280,44 @@ def test_a_full_disk_fails_the_copy_and_keeps_nothing_half_written() -> None:
     run_in_fresh_root(scenario)
 
 
+def test_a_context_running_code_does_not_hold_up_a_snapshot() -> None:
+    async def scenario(root: Path) -> None:
+        async with running_service(root) as service:
+            record = await service.create("acme", "base", timeout_seconds=60)
+            await record.client.write_file("/home/user/kept.txt", b"saved anyway")
+            running = record.client.stream("execute", code="import time; time.sleep(30)")
+            started = asyncio.ensure_future(anext(running))
+            await asyncio.sleep(0.5)  # the execution holds its context
+            async with asyncio.timeout(15):
+                snapshot = await service.snapshot("acme", record.sandbox_id)
+            assert snapshot.unsaved == {"default": ["*"]}
+            copy = await service.create("acme", snapshot.snapshot_id)
+            assert await copy.client.read_file("/home/user/kept.txt") == b"saved anyway"
+            started.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await started
+
+    run_in_fresh_root(scenario)
+
+
+def test_a_kill_queued_before_a_resume_wins() -> None:
+    async def scenario(root: Path) -> None:
+        async with running_service(root) as service:
+            record = await service.create("acme", "base", timeout_seconds=60)
+            await service.pause("acme", record.sandbox_id)
+            async with record.lock:  # as a long hibernation or snapshot would
+                kill = asyncio.ensure_future(service.kill("acme", record.sandbox_id))
+                resume = asyncio.ensure_future(service.resume("acme", record.sandbox_id, None))
+                await asyncio.sleep(0.05)
+            await kill
+            with pytest.raises(NotFoundError):
+                await resume
+            assert record.sandbox_id not in service.records
+            assert service.store.try_get(SANDBOX, NAMESPACE, record.sandbox_id) is None
+
+    run_in_fresh_root(scenario)
+
+
 def test_snapshot_outlives_a_restart_of_the_service() -> None:
     async def scenario(root: Path) -> None:
         async with running_service(root) as service:
@@ -292,6 +332,6 @@ def test_snapshot_outlives_a_restart_of_the_service() -> None:
             copy = await service.create("acme", "keep", timeout_seconds=60)
             assert await copy.client.read_file("/home/user/kept.txt") == b"across restarts"
             assert service.delete_snapshot("acme", "keep")
-            assert not service.snapshots.archive(snapshot.snapshot_id).exists()
+            assert not service.snapshots.archive(snapshot).exists()
 
     run_in_fresh_root(scenario)

@@ -13,7 +13,13 @@ import pytest
 
 from dockyard.node.sandbox.isolation import SANDBOX_GID, SANDBOX_UID
 from dockyard.sandbox import _volume_files as volume_files
-from dockyard.sandbox._volume_files import VolumeFileError, VolumeFiles, split_path
+from dockyard.sandbox._volume_files import (
+    MAX_DEPTH,
+    VolumeFileError,
+    VolumeFiles,
+    remove_tree,
+    split_path,
+)
 
 
 @pytest.fixture
@@ -349,3 +355,24 @@ def test_a_hard_link_to_a_file_outside_is_replaced_never_changed(
     os.link(outside / "secret", volume / "hard2")
     files.remove("hard2")
     assert snapshot(outside) == before
+
+
+def test_a_whole_volume_goes_however_deep_and_nothing_outside(tmp_path: Path) -> None:
+    volumes = tmp_path / "volumes"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("kept")
+    deep = volumes / "v1"
+    path = deep
+    for level in range(3 * MAX_DEPTH + 5):  # deeper than one removal may go
+        path = path / f"d{level}"
+        if level % 50 == 0:
+            (path.parent / f"side{level}").mkdir(parents=True)
+    path.mkdir(parents=True)
+    (path / "bottom.txt").write_text("deep")
+    (deep / "link").symlink_to(outside)
+    (deep / "d0" / "into").symlink_to(outside / "keep.txt")
+    remove_tree(volumes, "v1")
+    assert list(volumes.iterdir()) == []
+    assert (outside / "keep.txt").read_text() == "kept"
+    remove_tree(volumes, "v1")  # already gone: no error

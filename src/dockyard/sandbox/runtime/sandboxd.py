@@ -668,6 +668,9 @@ _EVENT_TYPES = (
     (IN_ATTRIB, "chmod"),
 )
 _EVENT_HEADER = struct.Struct("iIII")
+#: How long a snapshot waits for a context that is running code, and for a context's save.
+SAVE_WAIT_SECONDS = 2.0
+SAVE_ANSWER_SECONDS = 30.0
 #: Watchers one sandbox may hold.
 WATCHER_LIMIT = 64
 #: Events a watcher keeps until they are taken (the oldest are dropped beyond).
@@ -816,22 +819,25 @@ class Watcher:
         with self.lock:
             self.gathered.extend(events)
             del self.gathered[:-BUFFERED]
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_write, b"e")
+            if self._wake_write >= 0:
+                with contextlib.suppress(BlockingIOError):
+                    os.write(self._wake_write, b"e")
 
     def take(self) -> list[dict[str, str]]:
-        """What happened since the last take."""
-        drain(self.wake_fd)
+        """What happened since the last take (nothing once closed)."""
         with self.lock:
+            if self.wake_fd >= 0:
+                drain(self.wake_fd)
             events, self.gathered = self.gathered, []
         return events
 
     def close(self) -> None:
-        self.inotify.discard(self)
-        for fd in (self.wake_fd, self._wake_write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self.wake_fd = self._wake_write = -1
+        self.inotify.discard(self)  # no event reaches it after this
+        with self.lock:
+            for fd in (self.wake_fd, self._wake_write):
+                if fd >= 0:
+                    os.close(fd)
+            self.wake_fd = self._wake_write = -1
 
 
 WATCHERS: dict[str, Watcher] = {}
@@ -935,8 +941,13 @@ class Kernel:
         self.requests.write((json.dumps(message) + "\n").encode())
         self.requests.flush()
 
-    def event(self) -> dict[str, Any]:
+    def event(self, timeout: float | None = None) -> dict[str, Any]:
+        """The context's next event; with `timeout` (seconds), TimeoutError when none
+        has begun by then (the caller must then stop the context: its reply may still
+        come)."""
         assert self.events is not None
+        if timeout is not None and not select.select([self.events], [], [], timeout)[0]:
+            raise TimeoutError("the code context did not answer")
         line = self.events.readline()
         if not line:
             raise Failure("internal", "the code context's process died")
@@ -1046,13 +1057,25 @@ def op_snapshot(conn: Conn, request: dict[str, Any]) -> None:
         kernels = list(CONTEXTS.values()) if memory else []
     contexts = []
     for kernel in kernels:
-        with kernel.lock:
-            contexts.append(kernel.describe())
+        contexts.append(kernel.describe())
+        # A context still running code is not waited for (nor one whose save hangs):
+        # its globals are left out, reported as "*".
+        if not kernel.lock.acquire(timeout=SAVE_WAIT_SECONDS):
+            unsaved[kernel.id] = ["*"]
+            continue
+        try:
             if kernel.process is None or kernel.process.poll() is not None:
                 continue
             kernel.request({"op": "save", "path": f"{STATE_DIR}/ctx-{kernel.id}.pkl"})
-            event = kernel.event()
+            try:
+                event = kernel.event(timeout=SAVE_ANSWER_SECONDS)
+            except TimeoutError:
+                kernel.stop()  # mid-save: its late answer would be read as another's
+                unsaved[kernel.id] = ["*"]
+                continue
             unsaved[kernel.id] = list(event.get("unsaved") or [])
+        finally:
+            kernel.lock.release()
     with open(f"{STATE_DIR}/meta.json", "w") as meta:
         json.dump({"contexts": contexts, "history": HISTORY if memory else []}, meta)
     conn.send(
