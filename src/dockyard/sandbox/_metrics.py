@@ -5,7 +5,8 @@ Sandbox feature. Everything is read on the host, never from inside the sandbox:
 
 * CPU: cgroup v2's ``cpu.stat`` ``usage_usec``; on cgroup v1 (where Dockyard does not join
   sandboxes to a cpuacct hierarchy) the user and system time of every process in the
-  sandbox's cgroup, plus what they collected from children they reaped. The percentage is
+  sandbox's cgroup, plus what they collected from children they reaped
+  (`process_cpu_seconds`). The percentage is
   of the sandbox's CPU limit over the time since the previous sample.
 * Memory: the cgroup's usage, split into page cache (which includes the home tmpfs) and
   the rest; the total is the sandbox's memory limit.
@@ -26,13 +27,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dockyard.node.sandbox.isolation import PodCgroup
+from dockyard.node.sandbox.isolation import PodCgroup, process_cpu_seconds
 
 #: How often the service samples each running sandbox (E2B samples every 5 s).
 INTERVAL_SECONDS = 5.0
 #: Samples kept per sandbox: an hour's worth.
 KEEP = 720
-_TICKS = os.sysconf("SC_CLK_TCK")
 _OWN_MOUNT_NS = os.readlink("/proc/self/ns/mnt")
 
 
@@ -93,16 +93,6 @@ def _stat_fields(text: str) -> dict[str, int]:
     return out
 
 
-def _process_cpu_seconds(pid: int) -> float:
-    """utime + stime + cutime + cstime of `pid` (0 when it is gone)."""
-    try:
-        data = _read(f"/proc/{pid}/stat")
-    except OSError:
-        return 0.0
-    fields = data[data.rindex(")") + 2 :].split()
-    return sum(int(x) for x in fields[11:15]) / _TICKS
-
-
 def _inside(pids: list[int]) -> int | None:
     """A pid of `pids` in a mount namespace other than this process's (the sandbox's)."""
     for pid in pids:
@@ -118,20 +108,22 @@ def read_usage(cgroup: PodCgroup, home: str = "/home/user") -> Usage | None:
     if not pids:
         return None
     memory = cache = 0
-    cpu_seconds: float | None = None
-    for directory in cgroup.dirs:
-        base = str(directory)
+    if cgroup.driver == "v2":
+        base = str(cgroup.dirs[0])
         with contextlib.suppress(OSError, ValueError):
-            memory = int(_read(f"{base}/memory.current"))  # v2
+            memory = int(_read(f"{base}/memory.current"))
             cache = _stat_fields(_read(f"{base}/memory.stat")).get("file", 0)
-        with contextlib.suppress(OSError, ValueError):
-            memory = int(_read(f"{base}/memory.usage_in_bytes"))  # v1
-            stat = _stat_fields(_read(f"{base}/memory.stat"))
+        cpu_seconds = _v2_cpu_seconds(base)
+    else:
+        for directory in cgroup.dirs:  # the memory hierarchy's, wherever it is listed
+            try:
+                memory = int(_read(f"{directory}/memory.usage_in_bytes"))
+            except (OSError, ValueError):
+                continue
+            stat = _stat_fields(_read(f"{directory}/memory.stat"))
             cache = stat.get("total_cache", stat.get("cache", 0))
-        with contextlib.suppress(OSError, KeyError):
-            cpu_seconds = _stat_fields(_read(f"{base}/cpu.stat"))["usage_usec"] / 1e6  # v2
-    if cpu_seconds is None:
-        cpu_seconds = sum(_process_cpu_seconds(pid) for pid in pids)
+            break
+        cpu_seconds = sum(process_cpu_seconds(pid) for pid in pids)
     disk_used = disk_total = 0
     pid = _inside(pids)
     if pid is not None:
@@ -154,8 +146,13 @@ def cpu_baseline(cgroup: PodCgroup) -> float:
     included); on v1 the counter is its processes' own times, which start at zero."""
     if cgroup.driver != "v2" or not cgroup.dirs:
         return 0.0
+    return _v2_cpu_seconds(str(cgroup.dirs[0]))
+
+
+def _v2_cpu_seconds(directory: str) -> float:
+    """cgroup v2's ``usage_usec`` in `directory`, in seconds (0 when unreadable)."""
     try:
-        return _stat_fields(_read(f"{cgroup.dirs[0]}/cpu.stat"))["usage_usec"] / 1e6
+        return _stat_fields(_read(f"{directory}/cpu.stat"))["usage_usec"] / 1e6
     except (OSError, KeyError):
         return 0.0
 

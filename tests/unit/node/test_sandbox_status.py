@@ -162,6 +162,20 @@ def test_start_time_identifies_a_process() -> None:
     assert _procs.start_time(child.pid) is None
 
 
+def test_cpu_seconds_count_a_process_and_the_children_it_reaped() -> None:
+    child = subprocess.Popen(["sh", "-c", "timeout 0.3 sh -c 'while :; do :; done'; sleep 5"])
+    try:
+        deadline = time.monotonic() + 5
+        while _procs.cpu_seconds(child.pid) < 0.2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # The busy loop ran in a grandchild the shell reaped: its time is the shell's.
+        assert _procs.cpu_seconds(child.pid) >= 0.2
+    finally:
+        child.kill()
+        child.wait()
+    assert _procs.cpu_seconds(child.pid) == 0.0
+
+
 def test_zombie_is_not_running() -> None:
     child = subprocess.Popen(["true"])
     os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped

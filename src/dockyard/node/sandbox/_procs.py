@@ -47,6 +47,18 @@ def is_running(pid: int, started: int | None) -> bool:
     return started is None or int(fields[19]) == started
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time `pid` used (user + system), with that of the children it reaped; 0 when
+    there is no such process."""
+    fields = _stat_fields(pid)
+    if not fields or len(fields) < 15:
+        return 0.0
+    return sum(int(x) for x in fields[11:15]) / _TICKS  # fields 14-17: utime .. cstime
+
+
 def parent_of(pid: int) -> int | None:
     fields = _stat_fields(pid)
     return int(fields[1]) if fields else None

@@ -14,7 +14,7 @@ read-only host userland, the same privilege drop and the same cgroup handling:
   `cgroup_parents()` where Dockyard's cgroups live in it.
 - `seccomp_program()`: the BPF filter refusing dangerous system calls (`DENIED_SYSCALLS`).
 - `process_start_time()` / `process_running()` / `process_descendants()`: identity of
-  processes that outlive the control plane.
+  processes that outlive the control plane; `process_cpu_seconds()`: what one used.
 """
 
 from dockyard.node.sandbox._bwrap import LAUNCHER, MONITOR, SANDBOX_PATH, find_tools
@@ -27,6 +27,7 @@ from dockyard.node.sandbox._cgroups import (
     create_pod_cgroup,
 )
 from dockyard.node.sandbox._layout import check_traversable
+from dockyard.node.sandbox._procs import cpu_seconds as process_cpu_seconds
 from dockyard.node.sandbox._procs import descendants_of as process_descendants
 from dockyard.node.sandbox._procs import is_running as process_running
 from dockyard.node.sandbox._procs import start_time as process_start_time
@@ -57,6 +58,7 @@ __all__ = [
     "check_traversable",
     "create_pod_cgroup",
     "find_tools",
+    "process_cpu_seconds",
     "process_descendants",
     "process_running",
     "process_start_time",
