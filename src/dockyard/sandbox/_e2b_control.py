@@ -24,9 +24,9 @@ from dockyard.sandbox._service import (
     SandboxQuotaExceeded,
     SandboxService,
     SandboxUnavailable,
-    _iso,
 )
 from dockyard.sandbox._snapshots import Snapshot
+from dockyard.sandbox._times import to_iso
 from dockyard.sandbox._volumes import Volume
 from dockyard.sandbox.runtime import DaemonError
 
@@ -57,8 +57,8 @@ def detail_body(record: Record) -> dict[str, Any]:
     shape = record.shape
     return {
         **created_body(record),
-        "startedAt": _iso(record.started_at),
-        "endAt": _iso(record.end_at),
+        "startedAt": to_iso(record.started_at),
+        "endAt": to_iso(record.end_at),
         "cpuCount": max(1, shape.cpu_millis // 1000),
         "memoryMB": shape.memory_bytes >> 20,
         "diskSizeMB": shape.disk_bytes >> 20,

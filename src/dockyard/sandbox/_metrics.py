@@ -24,10 +24,10 @@ import os
 import struct
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from dockyard.node.sandbox.isolation import PodCgroup, process_cpu_seconds
+from dockyard.sandbox._times import to_iso
 
 #: How often the service samples each running sandbox (E2B samples every 5 s).
 INTERVAL_SECONDS = 5.0
@@ -62,9 +62,7 @@ class Metric:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "timestamp": datetime.fromtimestamp(self.timestamp, UTC)
-            .isoformat()
-            .replace("+00:00", "Z"),
+            "timestamp": to_iso(self.timestamp),
             "timestampUnix": int(self.timestamp),
             "cpuCount": self.cpu_count,
             "cpuUsedPct": self.cpu_used_pct,

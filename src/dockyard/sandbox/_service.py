@@ -42,7 +42,6 @@ from collections import Counter, deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +68,7 @@ from dockyard.sandbox._metrics import (
 )
 from dockyard.sandbox._snapshots import Snapshot, SnapshotCatalog, check_name, new_snapshot_id
 from dockyard.sandbox._templates import Shape, TemplateShapes
+from dockyard.sandbox._times import from_iso, to_iso
 from dockyard.sandbox._volumes import Mount, Volume, VolumeCatalog, mounts_from_objects
 from dockyard.sandbox.runtime import (
     Box,
@@ -123,12 +123,6 @@ class SandboxUnschedulable(SandboxUnavailable):
 
 #: Where sandboxes run when the service has no scheduler to place them (tests, tools).
 LOCAL_NODE = os.uname().nodename
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -198,11 +192,11 @@ class Record:
                 "phase": self.phase,
                 "node": self.node,
                 "stateDir": str(self.state_dir),
-                "startedAt": _iso(self.started_at),
-                "endAt": _iso(self.end_at),
+                "startedAt": to_iso(self.started_at),
+                "endAt": to_iso(self.end_at),
                 "envdAccessToken": self.token,
                 "unsavedNames": self.unsaved or None,
-                "pausedAt": _iso(self.paused_at),
+                "pausedAt": to_iso(self.paused_at),
                 "box": self.box.to_json() if self.box is not None else None,
             },
         }
@@ -401,11 +395,6 @@ class SandboxService:
 
         tenant = (obj["metadata"].get("labels") or {}).get(TENANT_LABEL) or None
 
-        def ts(value: str | None) -> float:
-            return (
-                datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else 0.0
-            )
-
         return Record(
             sandbox_id=name,
             shape=shape,
@@ -413,8 +402,8 @@ class SandboxService:
             tenant=tenant,
             phase=status.get("phase", "Running"),
             token=status.get("envdAccessToken") or "",
-            started_at=ts(status.get("startedAt")),
-            end_at=ts(status.get("endAt")),
+            started_at=from_iso(status.get("startedAt")),
+            end_at=from_iso(status.get("endAt")),
             timeout_seconds=int(spec.get("timeoutSeconds") or shape.timeout_seconds),
             auto_pause=bool(spec.get("autoPause")),
             auto_resume=bool(spec.get("autoResume")),
@@ -422,10 +411,10 @@ class SandboxService:
             env=dict(spec.get("env") or {}),
             network=bool(spec.get("allowInternetAccess")),
             unsaved=dict(status.get("unsavedNames") or {}),
-            paused_at=ts(status.get("pausedAt")) or None,
+            paused_at=from_iso(status.get("pausedAt")) or None,
             node=status.get("node") or None,
             snapshot=True,
-            metrics=MetricsHistory(ts(status.get("startedAt"))) if tenant else None,
+            metrics=MetricsHistory(from_iso(status.get("startedAt"))) if tenant else None,
             mounts=mounts_from_objects(spec.get("volumeMounts")),
         )
 

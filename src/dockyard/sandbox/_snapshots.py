@@ -19,7 +19,6 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from dockyard.api.errors import NotFoundError
 from dockyard.api.labels import selector_from_match_labels
 from dockyard.sandbox._kinds import API_VERSION, NAMESPACE, SNAPSHOT, TENANT_LABEL
 from dockyard.sandbox._templates import Shape
+from dockyard.sandbox._times import from_iso, to_iso
 from dockyard.sandbox._volumes import Mount, mounts_from_objects
 from dockyard.store import ObjectStore
 
@@ -99,9 +99,7 @@ class Snapshot:
                 "archive": self.archive_file,
             },
             "status": {
-                "createdAt": datetime.fromtimestamp(self.created_at, UTC)
-                .isoformat()
-                .replace("+00:00", "Z"),
+                "createdAt": to_iso(self.created_at),
                 "unsavedNames": self.unsaved or None,
                 "sizeBytes": self.size_bytes,
             },
@@ -111,7 +109,6 @@ class Snapshot:
     def from_object(cls, obj: dict[str, Any]) -> Snapshot:
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
         shape = {k: v for k, v in (spec.get("shape") or {}).items() if k in _SHAPE_FIELDS}
-        created = status.get("createdAt")
         return cls(
             snapshot_id=obj["metadata"]["name"],
             tenant=(obj["metadata"].get("labels") or {}).get(TENANT_LABEL, ""),
@@ -121,11 +118,7 @@ class Snapshot:
             memory=bool(spec.get("memory", True)),
             env=dict(spec.get("env") or {}),
             network=bool(spec.get("allowInternetAccess")),
-            created_at=(
-                datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
-                if created
-                else 0.0
-            ),
+            created_at=from_iso(status.get("createdAt")),
             unsaved={k: list(v) for k, v in (status.get("unsavedNames") or {}).items()},
             size_bytes=int(status.get("sizeBytes") or 0),
             mounts=mounts_from_objects(spec.get("volumeMounts")),

@@ -19,7 +19,6 @@ import posixpath
 import re
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from dockyard.api.labels import selector_from_match_labels
 from dockyard.node.sandbox.isolation import SANDBOX_GID, SANDBOX_UID
 from dockyard.sandbox._keys import new_access_token, token_matches
 from dockyard.sandbox._kinds import API_VERSION, NAMESPACE, TENANT_LABEL, VOLUME
+from dockyard.sandbox._times import from_iso, to_iso
 from dockyard.sandbox._volume_files import remove_tree
 from dockyard.store import ObjectStore
 
@@ -107,9 +107,7 @@ class Volume:
             },
             "spec": {"name": self.name},
             "status": {
-                "createdAt": datetime.fromtimestamp(self.created_at, UTC)
-                .isoformat()
-                .replace("+00:00", "Z"),
+                "createdAt": to_iso(self.created_at),
                 "token": self.token,
             },
         }
@@ -117,17 +115,12 @@ class Volume:
     @classmethod
     def from_object(cls, obj: dict[str, Any]) -> Volume:
         status = obj.get("status") or {}
-        created = status.get("createdAt")
         return cls(
             volume_id=obj["metadata"]["name"],
             tenant=(obj["metadata"].get("labels") or {}).get(TENANT_LABEL, ""),
             name=(obj.get("spec") or {}).get("name", ""),
             token=status.get("token") or "",
-            created_at=(
-                datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
-                if created
-                else 0.0
-            ),
+            created_at=from_iso(status.get("createdAt")),
         )
 
 
