@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from dockyard.api.errors import AlreadyExistsError, NotFoundError
 from dockyard.sandbox._keys import ApiKeys
+from dockyard.sandbox._params import body_field, query_int
 from dockyard.sandbox._service import (
     ENVD_VERSION,
     Record,
@@ -79,29 +80,6 @@ def volume_body(volume: Volume, token: bool = False) -> dict[str, Any]:
 
 def snapshot_body(snapshot: Snapshot) -> dict[str, Any]:
     return {"snapshotID": snapshot.snapshot_id, "names": list(snapshot.names)}
-
-
-def _field(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
-    """`body[name]` when it is a `kind` (or absent: `default`), else ValueError naming it."""
-    value = body.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"{name}: must be a {kind.__name__}, got {value!r}")
-    return value
-
-
-def _int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
-    text = request.query_params.get(name)
-    if text is None:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{name}: must be an integer, got {text!r}") from None
-    if not low <= value <= high:
-        raise ValueError(f"{name}: must be between {low} and {high}, got {value}")
-    return value
 
 
 def _auto_resume(body: dict[str, Any]) -> bool:
@@ -212,11 +190,9 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
         ``end``, seconds since the epoch."""
 
         async def action(tenant: str, body: dict[str, Any]) -> Response:
-            start = _int_query(request, "start", -1, 0, 1 << 40)
-            end = _int_query(request, "end", -1, 0, 1 << 40)
-            found = await service.metrics(
-                tenant, sandbox_id, None if start < 0 else start, None if end < 0 else end
-            )
+            start = query_int(request, "start", 0, 1 << 40)
+            end = query_int(request, "end", 0, 1 << 40)
+            found = await service.metrics(tenant, sandbox_id, start, end)
             return JSONResponse([m.to_json() for m in found])
 
         return await handle(request, action)
@@ -279,8 +255,8 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
             snapshot = await service.snapshot(
                 tenant,
                 sandbox_id,
-                name=_field(body, "name", str, None) or None,
-                memory=_field(body, "memory", bool, True),
+                name=body_field(body, "name", str, None) or None,
+                memory=body_field(body, "memory", bool, True),
             )
             return JSONResponse(snapshot_body(snapshot), status_code=201)
 
@@ -292,8 +268,8 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
         starts (an offset into the list)."""
 
         async def action(tenant: str, body: dict[str, Any]) -> Response:
-            limit = _int_query(request, "limit", 100, 1, _MAX_PAGE)
-            start = _int_query(request, "nextToken", 0, 0, 1 << 31)
+            limit = query_int(request, "limit", 1, _MAX_PAGE, default=100) or 100
+            start = query_int(request, "nextToken", 0, 1 << 31, default=0) or 0
             source = request.query_params.get("sandboxID")
             name = request.query_params.get("name")
             found = [
@@ -324,7 +300,7 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
             started = await service.fork(
                 tenant,
                 sandbox_id,
-                count=_field(body, "count", int, 1),
+                count=body_field(body, "count", int, 1),
                 timeout_seconds=_timeout(body, None),
             )
             results: list[dict[str, Any]] = []
@@ -341,7 +317,7 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
     @router.post("/volumes", status_code=201)
     async def create_volume(request: Request) -> Response:
         async def action(tenant: str, body: dict[str, Any]) -> Response:
-            volume = service.create_volume(tenant, _field(body, "name", str, ""))
+            volume = service.create_volume(tenant, body_field(body, "name", str, ""))
             return JSONResponse(volume_body(volume, token=True), status_code=201)
 
         return await handle(request, action)

@@ -27,12 +27,13 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
 
+from dockyard.sandbox._params import body_field, query_bool, query_int
 from dockyard.sandbox._volume_files import VolumeFileError, VolumeFiles
 
 #: Paths this router authenticates itself (per-volume bearer tokens).
@@ -63,49 +64,15 @@ def _query_path(request: Request) -> str:
     return path
 
 
-def _query_int(request: Request, name: str) -> int | None:
-    text = request.query_params.get(name)
-    if text is None or text == "":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise VolumeFileError(400, f"{name}: must be an integer, got {text!r}") from None
-    if not 0 <= value <= _MAX_INT:
-        raise VolumeFileError(400, f"{name}: must be between 0 and {_MAX_INT}, got {value}")
-    return value
-
-
-def _query_bool(request: Request, name: str) -> bool:
-    text = request.query_params.get(name)
-    if text is None or text == "":
-        return False
-    lowered = text.lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0"):
-        return False
-    raise VolumeFileError(400, f"{name}: must be true or false, got {text!r}")
-
-
 def _creation(request: Request) -> tuple[str, int | None, int | None, int | None, bool]:
     """The query of a creating request: path, uid, gid, mode, force."""
     return (
         _query_path(request),
-        _query_int(request, "uid"),
-        _query_int(request, "gid"),
-        _query_int(request, "mode"),
-        _query_bool(request, "force"),
+        query_int(request, "uid", 0, _MAX_INT),
+        query_int(request, "gid", 0, _MAX_INT),
+        query_int(request, "mode", 0, _MAX_INT),
+        query_bool(request, "force"),
     )
-
-
-def _body_int(body: dict[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise VolumeFileError(400, f"{name}: must be an integer, got {value!r}")
-    return value
 
 
 def _bearer(request: Request) -> tuple[bool, str | None]:
@@ -138,6 +105,8 @@ def build_volume_content_router(resolve: Resolver) -> APIRouter:
             return await action(VolumeFiles(root), request)
         except VolumeFileError as exc:
             return error(exc.status, exc.message)
+        except ValueError as exc:  # a parameter (see _params)
+            return error(400, str(exc))
 
     def route(path: str, method: str, action: Action) -> None:
         async def endpoint(request: Request, volume_id: str) -> Response:
@@ -147,7 +116,7 @@ def build_volume_content_router(resolve: Resolver) -> APIRouter:
         router.add_api_route(path, endpoint, methods=[method])
 
     async def list_dir(files: VolumeFiles, request: Request) -> Response:
-        depth = _query_int(request, "depth")
+        depth = query_int(request, "depth", 0, _MAX_INT)
         entries = await asyncio.to_thread(
             files.list_dir, _query_path(request), 1 if depth is None else depth
         )
@@ -203,7 +172,7 @@ def build_volume_content_router(resolve: Resolver) -> APIRouter:
             raise VolumeFileError(400, "body: must be a JSON object") from None
         if not isinstance(body, dict):
             raise VolumeFileError(400, "body: must be a JSON object")
-        uid, gid, mode = _body_int(body, "uid"), _body_int(body, "gid"), _body_int(body, "mode")
+        uid, gid, mode = (body_field(body, name, int) for name in ("uid", "gid", "mode"))
         entry = await asyncio.to_thread(lambda: files.update(path, uid=uid, gid=gid, mode=mode))
         return JSONResponse(entry.as_json())
 
