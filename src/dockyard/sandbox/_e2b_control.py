@@ -268,8 +268,8 @@ def build_control_router(service: SandboxService, keys: ApiKeys) -> APIRouter:
         starts (an offset into the list)."""
 
         async def action(tenant: str, body: dict[str, Any]) -> Response:
-            limit = query_int(request, "limit", 1, _MAX_PAGE, default=100) or 100
-            start = query_int(request, "nextToken", 0, 1 << 31, default=0) or 0
+            limit = query_int(request, "limit", 1, _MAX_PAGE, 100)
+            start = query_int(request, "nextToken", 0, 1 << 31, 0)
             source = request.query_params.get("sandboxID")
             name = request.query_params.get("name")
             found = [

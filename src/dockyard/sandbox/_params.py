@@ -7,9 +7,17 @@ Sandbox feature, HTTP side.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 from starlette.requests import Request
+
+
+@overload
+def query_int(request: Request, name: str, low: int, high: int) -> int | None: ...
+
+
+@overload
+def query_int(request: Request, name: str, low: int, high: int, default: int) -> int: ...
 
 
 def query_int(

@@ -202,6 +202,17 @@ class Record:
         }
 
 
+@dataclass(frozen=True)
+class Handover:
+    """What a started sandbox gets when it is handed to its tenant (see `_activate`)."""
+
+    tenant: str
+    timeout_seconds: int
+    metadata: dict[str, str]
+    auto_pause: bool
+    auto_resume: bool = False
+
+
 class SandboxService:
     def __init__(
         self,
@@ -529,23 +540,22 @@ class SandboxService:
             raise NotFoundError(
                 f"template {template!r} not found", kind="SandboxTemplate", name=template
             )
-        if auto_resume and not (shape.auto_pause if auto_pause is None else auto_pause):
+        handover = Handover(
+            tenant,
+            timeout_seconds or shape.timeout_seconds,
+            dict(metadata or {}),
+            shape.auto_pause if auto_pause is None else auto_pause,
+            auto_resume,
+        )
+        if auto_resume and not handover.auto_pause:
             raise ValueError("autoResume: a sandbox resumes by traffic only if it auto-pauses")
         if snapshot is not None:
-            return await self._create_restored(
-                tenant,
-                snapshot.shape,
-                self.snapshots.archive(snapshot),
-                env={**snapshot.env, **(env or {})},
-                network=snapshot.network
-                if allow_internet_access is None
-                else allow_internet_access,
-                timeout_seconds=timeout_seconds,
-                metadata=metadata,
-                auto_pause=auto_pause,
-                auto_resume=auto_resume,
-                mounts=mounts or self._still_there(snapshot.mounts),
-            )
+            network = snapshot.network if allow_internet_access is None else allow_internet_access
+            restored = self._new_record(snapshot.shape, network)
+            restored.env = {**snapshot.env, **(env or {})}
+            restored.mounts = mounts or self._still_there(snapshot.mounts)
+            archive = self.snapshots.archive(snapshot)
+            return await self._start_restored(restored, archive, handover)
         network = (
             shape.allow_internet_access if allow_internet_access is None else allow_internet_access
         )
@@ -560,55 +570,26 @@ class SandboxService:
             if env:
                 record.env = dict(env)
                 await record.client.call("set_env", envs=record.env)
-        return await self._activate(
-            record, tenant, timeout_seconds, metadata, auto_pause, auto_resume
-        )
+        return await self._activate(record, handover)
 
-    async def _create_restored(
-        self,
-        tenant: str,
-        shape: Shape,
-        archive: Path,
-        *,
-        env: dict[str, str],
-        network: bool,
-        timeout_seconds: int | None,
-        metadata: dict[str, str] | None,
-        auto_pause: bool | None,
-        mounts: tuple[Mount, ...],
-        auto_resume: bool = False,
-    ) -> Record:
-        """A running sandbox for `tenant` started cold from a snapshot `archive`."""
-        record = self._new_record(shape, network)
-        record.env = dict(env)
-        record.mounts = mounts
+    async def _start_restored(self, record: Record, archive: Path, handover: Handover) -> Record:
+        """Start the new `record` cold from the snapshot `archive` and hand it over."""
         await self._boot(record, restore=archive)
-        return await self._activate(
-            record, tenant, timeout_seconds, metadata, auto_pause, auto_resume
-        )
+        return await self._activate(record, handover)
 
-    async def _activate(
-        self,
-        record: Record,
-        tenant: str,
-        timeout_seconds: int | None,
-        metadata: dict[str, str] | None,
-        auto_pause: bool | None,
-        auto_resume: bool = False,
-    ) -> Record:
-        """Hand the started `record` to `tenant`: running from now, recorded in the store
-        (a failure to record drops the sandbox)."""
-        shape = record.shape
+    async def _activate(self, record: Record, handover: Handover) -> Record:
+        """Hand the started `record` to its tenant: running from now, recorded in the
+        store (a failure to record drops the sandbox)."""
         now = self.clock()
-        record.tenant = tenant
+        record.tenant = handover.tenant
         record.phase = "Running"
         record.token = new_access_token()
         record.started_at = now
-        record.timeout_seconds = timeout_seconds or shape.timeout_seconds
+        record.timeout_seconds = handover.timeout_seconds
         record.end_at = now + record.timeout_seconds
-        record.auto_pause = shape.auto_pause if auto_pause is None else auto_pause
-        record.auto_resume = auto_resume
-        record.metadata = dict(metadata or {})
+        record.auto_pause = handover.auto_pause
+        record.auto_resume = handover.auto_resume
+        record.metadata = dict(handover.metadata)
         record.metrics = MetricsHistory(
             now, cpu_baseline(record.box.cgroup) if record.box is not None else 0.0
         )
@@ -917,27 +898,26 @@ class SandboxService:
         per copy: its record, or why it did not start."""
         if not 1 <= count <= MAX_FORKS:
             raise ValueError(f"count: must be between 1 and {MAX_FORKS}, got {count}")
-        record = self.get(tenant, sandbox_id)
+        source = self.get(tenant, sandbox_id)
         archive = self.snapshots.directory / f"fork-{new_snapshot_id()}.tar"
-        async with self._holding(record):
-            await self._copy_running(record, archive)
+        async with self._holding(source):
+            await self._copy_running(source, archive)
+        handover = Handover(
+            tenant,
+            timeout_seconds or source.timeout_seconds,
+            source.metadata,
+            source.auto_pause,
+            source.auto_resume,
+        )
+
+        def copy() -> Record:
+            record = self._new_record(source.shape, source.network)
+            record.env, record.mounts = dict(source.env), source.mounts
+            return record
+
         try:
             started = await asyncio.gather(
-                *(
-                    self._create_restored(
-                        tenant,
-                        record.shape,
-                        archive,
-                        env=dict(record.env),
-                        network=record.network,
-                        timeout_seconds=timeout_seconds or record.timeout_seconds,
-                        metadata=dict(record.metadata),
-                        auto_pause=record.auto_pause,
-                        auto_resume=record.auto_resume,
-                        mounts=record.mounts,
-                    )
-                    for _ in range(count)
-                ),
+                *(self._start_restored(copy(), archive, handover) for _ in range(count)),
                 return_exceptions=True,
             )
         finally:

@@ -62,6 +62,8 @@ class Snapshot:
     tenant: str
     source: str
     shape: Shape
+    #: Its archive's file name in the catalog's directory.
+    archive_name: str
     names: tuple[str, ...] = ()
     memory: bool = True
     env: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -71,12 +73,6 @@ class Snapshot:
     size_bytes: int = 0
     #: The source's volumes, mounted again into sandboxes started from it.
     mounts: tuple[Mount, ...] = ()
-    #: Its archive's file name in the catalog's directory ("" for ``<id>.tar``).
-    archive_name: str = ""
-
-    @property
-    def archive_file(self) -> str:
-        return self.archive_name or f"{self.snapshot_id}.tar"
 
     def to_object(self) -> dict[str, Any]:
         return {
@@ -96,7 +92,7 @@ class Snapshot:
                 "allowInternetAccess": self.network,
                 "shape": dataclasses.asdict(self.shape),
                 "volumeMounts": [m.to_json() for m in self.mounts],
-                "archive": self.archive_file,
+                "archive": self.archive_name,
             },
             "status": {
                 "createdAt": to_iso(self.created_at),
@@ -114,6 +110,7 @@ class Snapshot:
             tenant=(obj["metadata"].get("labels") or {}).get(TENANT_LABEL, ""),
             source=spec.get("sourceSandboxId", ""),
             shape=Shape(**shape),
+            archive_name=str(spec.get("archive") or f"{obj['metadata']['name']}.tar"),
             names=tuple(spec.get("names") or ()),
             memory=bool(spec.get("memory", True)),
             env=dict(spec.get("env") or {}),
@@ -122,7 +119,6 @@ class Snapshot:
             unsaved={k: list(v) for k, v in (status.get("unsavedNames") or {}).items()},
             size_bytes=int(status.get("sizeBytes") or 0),
             mounts=mounts_from_objects(spec.get("volumeMounts")),
-            archive_name=str(spec.get("archive") or ""),
         )
 
     def answers_to(self, ref: str) -> bool:
@@ -142,7 +138,7 @@ class SnapshotCatalog:
         self.directory = directory
 
     def archive(self, snapshot: Snapshot) -> Path:
-        return self.directory / snapshot.archive_file
+        return self.directory / snapshot.archive_name
 
     def list(self, tenant: str) -> list[Snapshot]:
         """The tenant's snapshots, oldest first."""
@@ -186,7 +182,7 @@ class SnapshotCatalog:
         """Remove archives no object names: unfinished ones, forks' copies, and ones a
         crash left between writing an archive and its object (start-up only)."""
         named = {
-            Snapshot.from_object(obj).archive_file
+            Snapshot.from_object(obj).archive_name
             for obj in self.store.list(SNAPSHOT, NAMESPACE)[0]
         }
         for path in self.directory.iterdir():

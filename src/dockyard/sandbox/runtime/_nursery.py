@@ -161,13 +161,14 @@ class Nursery:
         boxes_dir: Path,
         volumes_dir: Path | None = None,
         archive_dirs: dict[str, Path] | None = None,
+        mount_tops: tuple[str, ...] = (),
     ) -> None:
         self.box = box
         self.boxes_dir = boxes_dir
         #: The host directory of volumes its zygote sees (None: it sees none).
         self.volumes_dir = volumes_dir
         #: Top-level directories besides the home where its children mount volumes.
-        self.mount_tops: tuple[str, ...] = ()
+        self.mount_tops = mount_tops
         #: The host directories of archives its zygote sees, by kind.
         self.archive_dirs = dict(archive_dirs or {})
         check_traversable(boxes_dir)  # once: every sandbox's directory is made in it
@@ -210,8 +211,8 @@ class Nursery:
         )
         argv = _bwrap_argv(bwrap, state, boxes_dir, files, volumes_dir, archive_dirs)
         box = Box.launch(state, cgroup, argv)
-        nursery = cls(box, boxes_dir, volumes_dir, archive_dirs)
-        nursery.mount_tops = MOUNT_TOPS if volumes_dir is not None else ()
+        tops = MOUNT_TOPS if volumes_dir is not None else ()
+        nursery = cls(box, boxes_dir, volumes_dir, archive_dirs, tops)
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
         while not nursery.socket_path.exists():
             if not box.alive() or time.monotonic() > deadline:
@@ -245,8 +246,7 @@ class Nursery:
         except (OSError, ValueError, AttributeError):
             archive_dirs = {}
         boxes = started_boxes_dir(state, legacy_boxes_dir) or boxes_dir
-        nursery = cls(box, boxes, volumes_dir, archive_dirs)
-        nursery.mount_tops = tops
+        nursery = cls(box, boxes, volumes_dir, archive_dirs, tops)
         if not nursery.socket_path.exists():
             box.kill()
             return None
