@@ -101,6 +101,8 @@ class SandboxSpec(ApiModel):
     timeout_seconds: int | None = Field(default=None, gt=0)
     allow_internet_access: bool | None = None
     auto_pause: bool | None = None
+    #: Traffic to it while paused or hibernated resumes it.
+    auto_resume: bool = False
     #: Running, Paused (frozen, memory kept) or Hibernated (on disk, memory released).
     operating_mode: Literal["Running", "Paused", "Hibernated"] = "Running"
     metadata: dict[str, str] = Field(default_factory=dict)
@@ -114,6 +116,7 @@ class SandboxStatus(ApiModel):
     end_at: str | None = None
     envd_access_token: str | None = None
     unsaved_names: dict[str, list[str]] | None = None
+    paused_at: str | None = None
     message: str | None = None
     box: dict[str, Any] | None = None
 
@@ -192,6 +195,8 @@ class SandboxSnapshotSpec(ApiModel):
     allow_internet_access: bool = False
     shape: dict[str, Any] = Field(default_factory=dict)
     volume_mounts: list[VolumeMount] = Field(default_factory=list)
+    #: The archive's file name in the control plane's snapshot directory.
+    archive: str | None = None
 
 
 class SandboxSnapshotStatus(ApiModel):
