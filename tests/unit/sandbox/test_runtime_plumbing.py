@@ -4,6 +4,7 @@ thread, state-directory removal and the daemon client's line reading."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -106,3 +107,21 @@ def test_daemon_client_reports_a_closed_connection_and_a_missing_daemon(tmp_path
         asyncio.run(scenario())
     finally:
         listener.close()
+
+
+def test_the_zygote_and_the_nursery_agree_on_where_things_are() -> None:
+    """zygote.py runs inside the nursery and cannot import Dockyard: its paths are written
+    again there and must match what the nursery binds."""
+    import ast
+
+    from dockyard.sandbox.runtime import _nursery
+    from dockyard.sandbox.runtime._box import ZYGOTE_SOURCE
+
+    found: dict[str, object] = {}
+    for node in ast.parse(ZYGOTE_SOURCE.read_text()).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            with contextlib.suppress(ValueError):
+                found[node.targets[0].id] = ast.literal_eval(node.value)
+    assert found["VOLUMES"] == _nursery.VOLUMES
+    assert found["ARCHIVES"] == _nursery.ARCHIVES
+    assert found["MOUNT_TOPS"] == tuple(top.encode() for top in _nursery.MOUNT_TOPS)
